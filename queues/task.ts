@@ -1,0 +1,46 @@
+// The contract of the task queue (and of its dead-letter queue, which receives the same
+// messages). Producers (job creation, fan-out, the consumer's own retries) and consumers both
+// parse with these schemas; neither owns them.
+import { z } from "zod";
+
+export const TASK_QUEUE = "winnow-tasks";
+export const TASK_DLQ = "winnow-tasks-dlq";
+
+/** Create and enqueue the next slice of a job's tasks; then enqueue the following slice. */
+export const FanoutMessage = z.object({
+  kind: z.literal("fanout"),
+  job_id: z.string(),
+  /** The first task sequence number of this slice. */
+  from: z.number().int().nonnegative(),
+});
+
+/**
+ * Generate, filter and store the candidates of many inputs. The D1 row of the same id is the
+ * authority on its state; the message also carries the slots so a reader of the queue can see
+ * what a task covers without D1.
+ */
+export const GenerateMessage = z.object({
+  kind: z.literal("generate"),
+  job_id: z.string(),
+  task_id: z.string(),
+  /** [inputIndex, candidateIndex] pairs. */
+  slots: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])).min(1),
+  attempt: z.number().int().nonnegative().default(0),
+});
+
+export const TaskMessage = z.discriminatedUnion("kind", [FanoutMessage, GenerateMessage]);
+export type TaskMessage = z.input<typeof TaskMessage>;
+export type FanoutMessage = z.infer<typeof FanoutMessage>;
+export type GenerateMessage = z.infer<typeof GenerateMessage>;
+
+/** Platform limits (see DEVELOPERS.md): sendBatch takes at most 100 messages. */
+export const SEND_BATCH_MAX = 100;
+
+/** Enqueue messages in batches the platform accepts. */
+export async function sendAll(queue: Queue<TaskMessage>, messages: TaskMessage[], delaySeconds?: number) {
+  for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) {
+    await queue.sendBatch(
+      messages.slice(i, i + SEND_BATCH_MAX).map((body) => ({ body, contentType: "json" as const, ...(delaySeconds ? { delaySeconds } : {}) })),
+    );
+  }
+}

@@ -1,0 +1,36 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+import { startFakeOpenAI } from "./test/fake-openai.mjs";
+
+export default defineConfig(async () => {
+  // A real HTTP server on loopback that speaks OpenAI's wire format (and its errors). It runs
+  // in this Node process; the Worker under test reaches it through OPENAI_BASE_URL.
+  const fake = await startFakeOpenAI({ port: 0 });
+  const migrations = await readD1Migrations(fileURLToPath(new URL("./d1/migrations", import.meta.url)));
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            OPENAI_BASE_URL: `${fake.url}/v1`,
+            OPENAI_API_KEY: "sk-test",
+            ADMIN_TOKEN: "admin-test-token",
+            TASK_LEASE_SECONDS: "30",
+            PROVIDER_TIMEOUT_MS: "3000",
+            FAKE_CONTROL_URL: fake.url,
+          },
+        },
+      }),
+    ],
+    test: {
+      include: ["**/*.test.ts"],
+      exclude: ["node_modules/**", "test/node/**"],
+      setupFiles: ["./test/apply-migrations.ts"],
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
+    },
+  };
+});

@@ -1,0 +1,44 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ZodError } from "zod";
+
+/** A caller mistake (or a known refusal): always rendered as the one error envelope. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details: unknown[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found`);
+
+export function zodDetails(err: ZodError): { path: string; message: string }[] {
+  return err.issues.map((i) => ({ path: i.path.join(".") || "(body)", message: i.message }));
+}
+
+export function envelope(code: string, message: string, details: unknown[] = []) {
+  return { error: { code, message, details } };
+}
+
+/** The single onError: every error leaves the API in the same shape. A 5xx here is a bug. */
+export function onError(err: Error, c: Context) {
+  if (err instanceof ApiError) {
+    for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+    return c.json(envelope(err.code, err.message, err.details), err.status);
+  }
+  if (err instanceof ZodError) {
+    return c.json(envelope("invalid_request", "the request does not match the schema", zodDetails(err)), 400);
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    return c.json(envelope(status === 413 ? "payload_too_large" : "http_error", err.message || "request refused"), status);
+  }
+  console.error("unhandled error", err);
+  return c.json(envelope("internal", "internal error; this is a bug, please report it"), 500);
+}
