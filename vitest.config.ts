@@ -1,5 +1,5 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
-import { fileURLToPath } from "node:url";
+import path from "node:path";
 import { defineConfig } from "vitest/config";
 import { startFakeOpenAI } from "./test/fake-openai.mjs";
 
@@ -7,7 +7,7 @@ export default defineConfig(async () => {
   // A real HTTP server on loopback that speaks OpenAI's wire format (and its errors). It runs
   // in this Node process; the Worker under test reaches it through OPENAI_BASE_URL.
   const fake = await startFakeOpenAI({ port: 0 });
-  const migrations = await readD1Migrations(fileURLToPath(new URL("./d1/migrations", import.meta.url)));
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, "d1/migrations"));
   return {
     plugins: [
       cloudflareTest({

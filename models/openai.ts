@@ -15,6 +15,9 @@ export function openAIProvider(opts: { name: string; baseUrl: string; apiKey?: s
           method: "POST",
           headers: {
             "content-type": "application/json",
+            // Which candidate of the input this is: real providers ignore it; the loopback fake
+            // uses it to answer each slot reproducibly, whatever the order of calls.
+            "x-winnow-candidate": String(req.candidate),
             ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
           },
           body: JSON.stringify({ model: req.model, messages: req.messages, ...req.params }),

@@ -33,6 +33,7 @@ CREATE TABLE `jobs` (
 	`input_tokens` integer DEFAULT 0 NOT NULL,
 	`output_tokens` integer DEFAULT 0 NOT NULL,
 	`cost_usd` real DEFAULT 0 NOT NULL,
+	`error` text,
 	`created_at` integer DEFAULT (unixepoch('subsec') * 1000) NOT NULL,
 	`started_at` integer,
 	`finished_at` integer

@@ -1,0 +1,597 @@
+// A fake OpenAI-compatible chat-completions server on loopback.
+//
+// It speaks the real wire format (success bodies, error bodies, status codes, retry-after) so the
+// Worker's provider client is exercised exactly as it would be against api.openai.com, but the
+// answers are replayed from recorded GSM8K solutions, so tests and benchmarks are deterministic
+// and free. It can also misbehave on purpose: by model name (deterministic, for tests) or by
+// seeded probability (chaos, for benchmarks).
+//
+// Used two ways:
+//   - imported by vitest.config.ts:  const fake = await startFakeOpenAI({ port: 0 }); fake.url
+//   - as a CLI:  node test/fake-openai.mjs --port 8790 --latency 200 --p429 0.1 --p500 0.05
+//
+// Node built-ins only: it must load before any dependency is installed or bundled.
+
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+
+const DEFAULT_RECORDINGS = new URL("../examples/gsm8k/recordings.json", import.meta.url);
+const GENERIC_ANSWER = "Let me think step by step.\nThe answer is 42.\nA: 42";
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/**
+ * @typedef {{ p429?: number, p500?: number, pHang?: number, pMalformed?: number }} Faults
+ * @typedef {{ model: string, text: string, is_correct: boolean }} Recording
+ * @typedef {{ question: string, norm: string, recordings: Recording[] }} Entry
+ * @typedef {{
+ *   requests: number, ok: number, byStatus: Record<string, number>, hangs: number,
+ *   malformed: number, unmatched: number, byModel: Record<string, number>
+ * }} Stats
+ * @typedef {{
+ *   url: string, port: number, close(): Promise<void>, stats(): Stats, reset(): void,
+ *   configure(patch: { latencyMs?: number, faults?: Faults, seed?: number }): object
+ * }} FakeOpenAI
+ */
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI error bodies, copied from what the real API returns so clients parse them the same way.
+
+const ERRORS = {
+  unauthorized: () =>
+    openaiError(
+      "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+      "invalid_request_error",
+      null,
+      "invalid_api_key",
+    ),
+  rateLimited: (model) =>
+    openaiError(
+      `Rate limit reached for ${model} in organization org-fake on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1s.`,
+      "requests",
+      null,
+      "rate_limit_exceeded",
+    ),
+  serverError: () =>
+    openaiError("The server had an error while processing your request.", "server_error", null, null),
+  badTemperature: () =>
+    openaiError("Invalid value for 'temperature'", "invalid_request_error", "temperature", null),
+};
+
+/** @returns {{ error: { message: string, type: string, param: string | null, code: string | null } }} */
+function openaiError(message, type, param, code) {
+  return { error: { message, type, param, code } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recordings and question lookup.
+
+/**
+ * Prompts are built from templates that may re-quote or re-wrap the question, and the recorded
+ * GSM8K text uses typographic apostrophes (Janet’s). Normalising both sides keeps a substring
+ * match from failing on cosmetic differences.
+ */
+function normalize(text) {
+  return text
+    .normalize("NFKC")
+    .replace(/[\u2018\u2019\u201A\u201B\u2032]/g, "'")
+    .replace(/[\u201C\u201D\u201E\u201F\u2033]/g, '"')
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+/** @returns {Entry[]} longest question first, so a question that contains another wins. */
+function loadRecordings(recordingsPath) {
+  const source = recordingsPath ?? DEFAULT_RECORDINGS;
+  let parsed;
+  try {
+    parsed = JSON.parse(readFileSync(source, "utf8"));
+  } catch (err) {
+    throw new Error(`fake-openai: cannot load recordings from ${source}: ${err.message}`);
+  }
+  return Object.entries(parsed)
+    .filter(([, recs]) => Array.isArray(recs) && recs.length > 0)
+    .map(([question, recordings]) => ({ question, norm: normalize(question), recordings }))
+    .sort((a, b) => b.norm.length - a.norm.length);
+}
+
+/**
+ * Exact match via a Map first (the common case when the prompt is just the question), then a
+ * linear `includes` scan: ~1.3k questions against a ~1 KB prompt is microseconds.
+ * @param {{ exact: Map<string, Entry>, entries: Entry[] }} index
+ */
+function findEntry(index, promptNorm) {
+  return index.exact.get(promptNorm) ?? index.entries.find((e) => promptNorm.includes(e.norm));
+}
+
+function buildIndex(entries) {
+  return { entries, exact: new Map(entries.map((e) => [e.norm, e])) };
+}
+
+/** Message content may be a string or an array of content parts ({type:"text", text}). */
+function contentText(content) {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content.map((part) => (typeof part === "string" ? part : (part?.text ?? ""))).join("");
+  }
+  return "";
+}
+
+function lastUserText(messages) {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]?.role === "user") return contentText(messages[i].content);
+  }
+  return "";
+}
+
+/** x-winnow-candidate as an integer, or null when absent/garbage (then a counter is used). */
+function candidateHeader(req) {
+  const raw = req.headers["x-winnow-candidate"];
+  if (raw === undefined) return null;
+  const n = Number.parseInt(String(raw), 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded PRNG so chaos runs are reproducible from `seed`.
+
+/** mulberry32: tiny, fast, good enough to pick faults. Returns a function yielding [0, 1). */
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One draw per request, split into bands, so the fault sequence depends only on the seed and
+ * the request order, not on which probabilities are zero.
+ * @param {Faults} faults
+ * @returns {"429" | "500" | "hang" | "malformed" | null}
+ */
+function drawChaos(random, faults) {
+  const r = random();
+  let edge = 0;
+  for (const [key, kind] of [["p429", "429"], ["p500", "500"], ["pHang", "hang"], ["pMalformed", "malformed"]]) {
+    edge += faults[key] ?? 0;
+    if (r < edge) return /** @type {any} */ (kind);
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config validation (shared by startFakeOpenAI, /__config and the CLI).
+
+function checkProbability(name, value) {
+  if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
+    throw new TypeError(`faults.${name} must be a number in [0, 1], got ${JSON.stringify(value)}`);
+  }
+}
+
+/** @returns {Faults} */
+function validateFaults(faults) {
+  if (faults === null || typeof faults !== "object" || Array.isArray(faults)) {
+    throw new TypeError("faults must be an object like { p429, p500, pHang, pMalformed }");
+  }
+  const out = {};
+  for (const key of ["p429", "p500", "pHang", "pMalformed"]) {
+    if (faults[key] === undefined) continue;
+    checkProbability(key, faults[key]);
+    out[key] = faults[key];
+  }
+  return out;
+}
+
+function validateLatency(latencyMs) {
+  if (typeof latencyMs !== "number" || !(latencyMs >= 0) || !Number.isFinite(latencyMs)) {
+    throw new TypeError(`latencyMs must be a non-negative number, got ${JSON.stringify(latencyMs)}`);
+  }
+  return latencyMs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers.
+
+function sendJson(res, status, body, headers = {}) {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** Resolves to the body as a string, or null if it is too large. */
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on("data", (chunk) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on("end", () => resolve(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function hasBearer(req) {
+  const auth = req.headers.authorization ?? "";
+  const match = /^Bearer\s+(\S.*)$/i.exec(auth.trim());
+  return Boolean(match && match[1].trim());
+}
+
+function tokensOf(chars) {
+  return Math.ceil(chars / 4);
+}
+
+function freshStats() {
+  return { requests: 0, ok: 0, byStatus: {}, hangs: 0, malformed: 0, unmatched: 0, byModel: {} };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server.
+
+/**
+ * Start the fake on loopback.
+ * @param {{ port?: number, host?: string, latencyMs?: number, faults?: Faults, seed?: number,
+ *           recordingsPath?: string | URL, keepAlive?: boolean }} [options]
+ *   keepAlive: when true the server keeps the process alive (CLI mode). Default false, because
+ *   vitest evaluates its config in the main process and a ref'd server would stop it exiting.
+ * @returns {Promise<FakeOpenAI>}
+ */
+export async function startFakeOpenAI({
+  port = 0,
+  host = "127.0.0.1",
+  latencyMs = 0,
+  faults = {},
+  seed = 1,
+  recordingsPath,
+  keepAlive = false,
+} = {}) {
+  const index = buildIndex(loadRecordings(recordingsPath));
+  const config = { latencyMs: validateLatency(latencyMs), faults: validateFaults(faults), seed };
+
+  // Mutable state; everything here except `nextId` is cleared by reset().
+  let random = mulberry32(seed);
+  let stats = freshStats();
+  /** Per-question counter used when no x-winnow-candidate header is sent. */
+  let counters = new Map();
+  /** Keys that already had their one flaky failure. */
+  let flakySeen = new Set();
+  let nextId = 1;
+  /** Latency timers, cleared on close so a pending one cannot fire into a dead server. */
+  const timers = new Set();
+
+  /** Tally a response; `usable` is false for the truncated 200 so `ok` counts real answers only. */
+  function count(status, usable = status === 200) {
+    stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
+    if (usable) stats.ok++;
+  }
+
+  function later(fn) {
+    if (config.latencyMs <= 0) return fn();
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, config.latencyMs);
+    if (!keepAlive) t.unref();
+    timers.add(t);
+  }
+
+  function reset() {
+    stats = freshStats();
+    counters = new Map();
+    flakySeen = new Set();
+    random = mulberry32(config.seed);
+  }
+
+  function configure(patch) {
+    if (patch === null || typeof patch !== "object") throw new TypeError("config must be a JSON object");
+    // Validate everything before applying anything, so a bad patch changes nothing.
+    const next = { ...config };
+    if (patch.latencyMs !== undefined) next.latencyMs = validateLatency(patch.latencyMs);
+    // faults replaces the whole set, so `{ faults: {} }` turns chaos off.
+    if (patch.faults !== undefined) next.faults = validateFaults(patch.faults);
+    if (patch.seed !== undefined) {
+      if (!Number.isInteger(patch.seed)) throw new TypeError("seed must be an integer");
+      next.seed = patch.seed;
+    }
+    const reseed = next.seed !== config.seed;
+    Object.assign(config, next);
+    if (reseed) random = mulberry32(config.seed);
+    return { ...config, faults: { ...config.faults } };
+  }
+
+  /** Pick the assistant text for a prompt; advances the per-question counter only on success. */
+  function answerFor(entry, candidate) {
+    if (!entry) return { text: GENERIC_ANSWER, recordingIndex: null, commit() {} };
+    const n = entry.recordings.length;
+    const seq = candidate ?? counters.get(entry.question) ?? 0;
+    const recordingIndex = ((seq % n) + n) % n;
+    return {
+      text: entry.recordings[recordingIndex].text,
+      recordingIndex,
+      commit() {
+        if (candidate === null) counters.set(entry.question, (counters.get(entry.question) ?? 0) + 1);
+      },
+    };
+  }
+
+  /** Model-name faults. Returns the fault kind, or null for a normal answer. */
+  function modelFault(model, flakyKey) {
+    switch (model) {
+      case "fault-429":
+        return "429";
+      case "fault-500":
+        return "500";
+      case "fault-malformed":
+        return "malformed";
+      case "fault-hang":
+        return "hang";
+      case "fault-400":
+        return "400";
+      case "flaky-429":
+      case "flaky-500": {
+        if (flakySeen.has(flakyKey)) return null;
+        flakySeen.add(flakyKey);
+        return model === "flaky-429" ? "429" : "500";
+      }
+      default:
+        return null;
+    }
+  }
+
+  async function handleChatCompletions(req, res) {
+    stats.requests++;
+    if (!hasBearer(req)) {
+      count(401);
+      return sendJson(res, 401, ERRORS.unauthorized());
+    }
+
+    const raw = await readBody(req);
+    let body;
+    try {
+      body = raw === null ? null : JSON.parse(raw);
+    } catch {
+      body = null;
+    }
+    if (raw === null) {
+      count(413);
+      return sendJson(res, 413, openaiError("Request body too large.", "invalid_request_error", null, null));
+    }
+    if (body === null || typeof body !== "object" || !Array.isArray(body.messages)) {
+      count(400);
+      const message = body === null
+        ? "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)"
+        : "Missing required parameter: 'messages'.";
+      return sendJson(res, 400, openaiError(message, "invalid_request_error", body === null ? null : "messages", null));
+    }
+
+    const model = typeof body.model === "string" ? body.model : "";
+    stats.byModel[model] = (stats.byModel[model] ?? 0) + 1;
+
+    const prompt = lastUserText(body.messages);
+    const promptNorm = normalize(prompt);
+    const entry = findEntry(index, promptNorm);
+    if (!entry) stats.unmatched++;
+    const candidate = candidateHeader(req);
+    const flakyKey = `${model}\u0000${entry ? entry.question : promptNorm}\u0000${candidate ?? "-"}`;
+
+    // Decide now, synchronously, so the PRNG is consumed in arrival order whatever the latency.
+    // Model faults take precedence; chaos still draws for every request to keep the sequence stable.
+    const chaos = drawChaos(random, config.faults);
+    const fault = modelFault(model, flakyKey) ?? chaos;
+
+    if (fault === "hang") {
+      // Hold the socket open; the client's abort or server.close() ends it.
+      stats.hangs++;
+      return;
+    }
+
+    later(() => {
+      if (res.destroyed) return; // client gave up while we were "thinking"
+      switch (fault) {
+        case "429":
+          count(429);
+          return sendJson(res, 429, ERRORS.rateLimited(model), { "retry-after": "1" });
+        case "500":
+          count(500);
+          return sendJson(res, 500, ERRORS.serverError());
+        case "400":
+          count(400);
+          return sendJson(res, 400, ERRORS.badTemperature());
+        case "malformed":
+          return sendMalformed(res);
+        default:
+          return sendCompletion(res, body, model, answerFor(entry, candidate));
+      }
+    });
+  }
+
+  /** A 200 whose body is cut off mid-JSON, like a proxy dropping the connection. */
+  function sendMalformed(res) {
+    stats.malformed++;
+    count(200, false);
+    const payload = `{"id":"chatcmpl-${nextId++}","choices":[{"mess`;
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
+    res.end(payload);
+  }
+
+  function sendCompletion(res, body, model, answer) {
+    const promptChars = body.messages.reduce((sum, m) => sum + contentText(m?.content).length, 0);
+    const promptTokens = tokensOf(promptChars);
+    const completionTokens = tokensOf(answer.text.length);
+    answer.commit();
+    count(200);
+    sendJson(
+      res,
+      200,
+      {
+        id: `chatcmpl-${nextId++}`,
+        object: "chat.completion",
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: answer.text },
+            logprobs: null,
+            finish_reason: "stop",
+          },
+        ],
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+        },
+      },
+      // Not an OpenAI header; handy when debugging which recording a test received.
+      answer.recordingIndex === null ? {} : { "x-fake-recording": String(answer.recordingIndex) },
+    );
+  }
+
+  async function handleConfig(req, res) {
+    const raw = await readBody(req);
+    try {
+      const patch = raw ? JSON.parse(raw) : {};
+      sendJson(res, 200, configure(patch));
+    } catch (err) {
+      sendJson(res, 400, openaiError(String(err.message ?? err), "invalid_request_error", null, null));
+    }
+  }
+
+  /** @type {Record<string, (req: any, res: any) => unknown>} */
+  const routes = {
+    "POST /v1/chat/completions": handleChatCompletions,
+    "GET /v1/models": (_req, res) =>
+      sendJson(res, 200, {
+        object: "list",
+        data: [{ id: "gsm8k-replay", object: "model", created: 0, owned_by: "fake" }],
+      }),
+    "GET /__stats": (_req, res) => sendJson(res, 200, stats),
+    "POST /__reset": (_req, res) => {
+      reset();
+      sendJson(res, 200, { ok: true });
+    },
+    "POST /__config": handleConfig,
+  };
+
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://fake").pathname.replace(/\/+$/, "") || "/";
+    const handler = routes[`${req.method} ${path}`];
+    const run = handler
+      ? handler(req, res)
+      : sendJson(res, 404, openaiError(`Unknown request URL: ${req.method} ${path}.`, "invalid_request_error", null, "unknown_url"));
+    Promise.resolve(run).catch((err) => {
+      if (!res.headersSent) sendJson(res, 500, openaiError(String(err?.message ?? err), "server_error", null, null));
+      else res.destroy();
+    });
+  });
+
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(undefined);
+    });
+  });
+  if (!keepAlive) {
+    // unref() covers only the listening handle; accepted keep-alive sockets would still hold the
+    // process open (for up to keepAliveTimeout) after the last request, so unref those too.
+    server.unref();
+    server.on("connection", (socket) => socket.unref());
+  }
+
+  const address = /** @type {import("node:net").AddressInfo} */ (server.address());
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  let closing = null;
+  function close() {
+    closing ??= new Promise((resolve) => {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      server.close(() => resolve(undefined));
+      // Hung requests and idle keep-alive sockets would otherwise hold close() open forever.
+      if (typeof server.closeAllConnections === "function") server.closeAllConnections();
+    });
+    return closing;
+  }
+
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    close,
+    stats: () => structuredClone(stats),
+    reset,
+    configure,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI.
+
+function isMain() {
+  return Boolean(process.argv[1]) && import.meta.url === pathToFileURL(process.argv[1]).href;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      port: { type: "string", default: "8790" },
+      host: { type: "string", default: "127.0.0.1" },
+      latency: { type: "string", default: "0" },
+      p429: { type: "string" },
+      p500: { type: "string" },
+      pHang: { type: "string" },
+      "p-hang": { type: "string" },
+      pMalformed: { type: "string" },
+      "p-malformed": { type: "string" },
+      seed: { type: "string", default: "1" },
+      recordings: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      "usage: node test/fake-openai.mjs [--port 8790] [--host 127.0.0.1] [--latency ms]\n" +
+        "       [--p429 f] [--p500 f] [--p-hang f] [--p-malformed f] [--seed n] [--recordings file]\n",
+    );
+    return;
+  }
+  const num = (v) => (v === undefined ? undefined : Number(v));
+  const faults = Object.fromEntries(
+    Object.entries({
+      p429: num(values.p429),
+      p500: num(values.p500),
+      pHang: num(values.pHang ?? values["p-hang"]),
+      pMalformed: num(values.pMalformed ?? values["p-malformed"]),
+    }).filter(([, v]) => v !== undefined),
+  );
+  const fake = await startFakeOpenAI({
+    port: Number(values.port),
+    host: values.host,
+    latencyMs: Number(values.latency),
+    faults,
+    seed: Number(values.seed),
+    recordingsPath: values.recordings,
+    keepAlive: true,
+  });
+  process.stdout.write(`fake-openai listening on ${fake.url}\n`);
+  const stop = () => fake.close().then(() => process.exit(0));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+if (isMain()) {
+  main().catch((err) => {
+    process.stderr.write(`fake-openai: ${err.message}\n`);
+    process.exit(1);
+  });
+}

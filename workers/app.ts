@@ -1,0 +1,51 @@
+// The HTTP surface: one Hono app, one Env, one onError. Routes are grouped by resource in
+// ./routes; the OpenAPI document is generated from their zod schemas.
+import { bodyLimit } from "hono/body-limit";
+import { configuredProviders } from "../models";
+import { REPLAY_MODELS } from "../models/replay";
+import { identify } from "./auth";
+import { ApiError, envelope, onError } from "./errors";
+import { docsPage } from "./docs";
+import { router } from "./openapi";
+import { datasets } from "./routes/datasets";
+import { filters } from "./routes/filters";
+import { jobs } from "./routes/jobs";
+import { keys } from "./routes/keys";
+import { releases } from "./routes/releases";
+
+export const app = router();
+
+app.onError(onError);
+app.notFound((c) => c.json(envelope("not_found", `no route for ${c.req.method} ${c.req.path}; see /docs`), 404));
+
+// JSON bodies are small; uploads stream and are bounded per row instead.
+app.use("/v1/*", async (c, next) => {
+  if (c.req.path.endsWith("/inputs")) return next();
+  return bodyLimit({
+    maxSize: 2 * 1024 * 1024,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", "JSON bodies are limited to 2 MiB; upload rows as JSONL to /v1/datasets/{name}/inputs");
+    },
+  })(c, next);
+});
+app.use("/v1/*", identify);
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+app.get("/v1/providers", (c) =>
+  c.json({ providers: configuredProviders(c.env).map((name) => ({ name, models: name === "replay" ? REPLAY_MODELS : null })) }),
+);
+
+app.route("/", keys);
+app.route("/", datasets);
+app.route("/", jobs);
+app.route("/", releases);
+app.route("/", filters);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+app.openAPIRegistry.registerComponent("securitySchemes", "admin", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });
+app.doc31("/openapi.json", {
+  openapi: "3.1.0",
+  info: { title: "Winnow API", version: "1", description: "Generate candidates with teacher models, keep what passes the filters, release daily." },
+});
+app.get("/docs", (c) => c.html(docsPage()));
+

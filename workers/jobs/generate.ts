@@ -1,0 +1,340 @@
+// The task consumer: claim tasks, call the teachers, run the filter chain, write one shard per
+// job in the batch to R2, then commit counters in one D1 transaction.
+//
+// At-least-once delivery is handled by a lease on each task row. Only the delivery holding the
+// lease may settle the task, and the settle is a conditional UPDATE whose trigger moves the job
+// counters, so a duplicate delivery can neither duplicate a sample nor double-count. The shard
+// is named after the lease, so a crash between the R2 write and the D1 commit leaves a key the
+// next owner deletes before it starts: no orphan, no duplicate.
+import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { buildFilter, countVerdict, renderTemplate, runChain } from "../../filters";
+import type { Message, Row } from "../../filters/types";
+import { getProvider } from "../../models";
+import { costUsd } from "../../models/pricing";
+import { ProviderError } from "../../models/types";
+import { sendAll, type GenerateMessage, type TaskMessage } from "../../queues/task";
+import * as keys from "../../r2/keys";
+import { db, schema, type Db } from "../db";
+import { intVar, type Env } from "../env";
+import { canonicalJson, newId, sha256Hex } from "../ids";
+import { gridRow, type Recipe } from "../recipe";
+import { gzipJsonl, sampleId, type CandidateRecord } from "../records";
+import { readUploadRows } from "../uploads";
+import { limiter, stableUnit } from "./limit";
+import { settleJob } from "./settle";
+
+/** Simultaneous provider calls per invocation (the platform allows 6 outgoing connections). */
+export const CONCURRENCY = 6;
+/** Deliveries of a slot before a retryable error becomes a failed candidate. */
+export const MAX_ATTEMPTS = 4;
+
+type JobRow = typeof schema.jobs.$inferSelect;
+type TaskRow = typeof schema.tasks.$inferSelect;
+export type Delivery = { msg: GenerateMessage; ack(): void; retry(delaySeconds: number): void };
+
+interface Deferred {
+  slot: [number, number];
+  error: ProviderError;
+}
+
+interface TaskResult {
+  task: TaskRow;
+  delivery: Delivery;
+  records: CandidateRecord[];
+  deferred: Deferred[];
+  filterCounts: Record<string, number>;
+}
+
+export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<void> {
+  const d1 = db(env);
+  const now = Date.now();
+  const leaseMs = intVar(env.TASK_LEASE_SECONDS, 900) * 1000;
+  const taskIds = [...new Set(deliveries.map((d) => d.msg.task_id))];
+  const taskRows = new Map((await d1.select().from(schema.tasks).where(inArray(schema.tasks.id, taskIds)).all()).map((t) => [t.id, t]));
+  const jobIds = [...new Set(deliveries.map((d) => d.msg.job_id))];
+  const jobRows = new Map((await d1.select().from(schema.jobs).where(inArray(schema.jobs.id, jobIds)).all()).map((j) => [j.id, j]));
+
+  // 1. Claim. One lease per job in this batch: it names the job's shard for this batch.
+  const claimed: { delivery: Delivery; task: TaskRow; job: JobRow; leaseId: string }[] = [];
+  const leases = new Map<string, string>();
+  const seen = new Set<string>();
+  for (const delivery of deliveries) {
+    const { msg } = delivery;
+    const task = taskRows.get(msg.task_id);
+    const job = jobRows.get(msg.job_id);
+    if (seen.has(msg.task_id)) {
+      delivery.ack(); // the same task twice in one batch
+      continue;
+    }
+    seen.add(msg.task_id);
+    if (!task || !job) {
+      // A retry child whose parent has not committed yet (the parent's delivery may still be
+      // running or be redelivered): wait for it. Otherwise the message is stale.
+      const parentId = msg.task_id.replace(/\.r\d+$/, "");
+      const parent = parentId !== msg.task_id ? await d1.select().from(schema.tasks).where(eq(schema.tasks.id, parentId)).get() : undefined;
+      if (parent && parent.state !== "done" && parent.state !== "cancelled") delivery.retry(10);
+      else delivery.ack();
+      continue;
+    }
+    if (task.state === "done" || task.state === "cancelled") {
+      delivery.ack();
+      continue;
+    }
+    if (task.state === "running" && (task.leaseUntil ?? 0) > now) {
+      delivery.retry(Math.min(3600, Math.ceil(((task.leaseUntil ?? now) - now) / 1000) + 1));
+      continue;
+    }
+    const claimable = or(eq(schema.tasks.state, "queued"), and(eq(schema.tasks.state, "running"), lt(schema.tasks.leaseUntil, now)));
+    if (job.status === "cancelled" || job.status === "failed") {
+      await d1.batch([
+        d1.update(schema.tasks).set({ state: "cancelled", finishedAt: now }).where(and(eq(schema.tasks.id, task.id), claimable)),
+        settleJob(d1, job.id),
+      ]);
+      delivery.ack();
+      continue;
+    }
+    const leaseId = leases.get(job.id) ?? newId("ls");
+    leases.set(job.id, leaseId);
+    const res = await d1
+      .update(schema.tasks)
+      .set({ state: "running", leaseId, leaseUntil: now + leaseMs })
+      .where(and(eq(schema.tasks.id, task.id), claimable))
+      .returning({ id: schema.tasks.id })
+      .all();
+    if (!res.length) {
+      delivery.retry(5); // someone else claimed it a moment ago
+      continue;
+    }
+    // A previous owner's lease expired: it crashed, maybe after writing its shard. Remove it.
+    if (task.leaseId) await env.BUCKET.delete(keys.shard(job.id, task.leaseId));
+    claimed.push({ delivery, task: { ...task, leaseId, state: "running" }, job, leaseId });
+  }
+  if (!claimed.length) return;
+
+  // 2. Generate and filter every slot of every claimed task, sharing one limiter.
+  const run = limiter(CONCURRENCY);
+  const inputs = new InputCache(env);
+  const results: TaskResult[] = await Promise.all(
+    claimed.map(async ({ delivery, task, job }) => {
+      const recipe = job.recipe as Recipe;
+      const plan = await planFor(job, recipe);
+      const result: TaskResult = { task, delivery, records: [], deferred: [], filterCounts: {} };
+      await Promise.all(
+        delivery.msg.slots.map(([inputIndex, cand]) =>
+          run(async () => {
+            const row = await inputs.row(job, recipe, inputIndex, delivery.msg.slots);
+            const outcome = await generateOne(env, job, recipe, plan, task, row, inputIndex, cand);
+            if ("deferred" in outcome) {
+              if (delivery.msg.attempt + 1 >= MAX_ATTEMPTS) result.records.push(await failedRecord(job, recipe, plan, task, row, inputIndex, cand, outcome.deferred));
+              else result.deferred.push({ slot: [inputIndex, cand], error: outcome.deferred });
+            } else {
+              result.records.push(outcome.record);
+              if (outcome.verdict) countVerdict(result.filterCounts, outcome.verdict);
+            }
+          }),
+        ),
+      );
+      return result;
+    }),
+  );
+
+  // 3. A task where nothing succeeded and everything is retryable goes back to the queue
+  // whole, with the delay the provider asked for (message.retry): nothing was paid for.
+  const committing: TaskResult[] = [];
+  for (const r of results) {
+    if (r.records.length === 0 && r.deferred.length > 0) {
+      const err = r.deferred[0]!.error;
+      await d1
+        .update(schema.tasks)
+        .set({ state: "queued", leaseId: null, leaseUntil: null, lastError: `${err.code}: ${err.message}` })
+        .where(and(eq(schema.tasks.id, r.task.id), eq(schema.tasks.leaseId, r.task.leaseId!)));
+      r.delivery.retry(retryDelay(r.deferred));
+    } else committing.push(r);
+  }
+  if (!committing.length) return;
+
+  // 4. Retry children for deferred slots of tasks that otherwise made progress. Queued before
+  // the commit: a child whose parent never commits waits and is then dropped (see claim).
+  const children: TaskMessage[] = [];
+  const childRows: (typeof schema.tasks.$inferInsert)[] = [];
+  let childDelay = 1;
+  for (const r of committing) {
+    if (!r.deferred.length) continue;
+    const attempt = r.delivery.msg.attempt + 1;
+    const id = `${r.task.id.replace(/\.r\d+$/, "")}.r${attempt}`;
+    const slots = r.deferred.map((d) => d.slot);
+    childRows.push({ id, jobId: r.task.jobId, seq: r.task.seq, attempt, slots, lastError: `${r.deferred[0]!.error.code}: ${r.deferred[0]!.error.message}` });
+    children.push({ kind: "generate", job_id: r.task.jobId, task_id: id, slots, attempt });
+    childDelay = Math.max(childDelay, retryDelay(r.deferred));
+  }
+  if (children.length) await sendAll(env.TASKS, children, childDelay);
+
+  // 5. One shard per job in this batch, then one D1 transaction for everything.
+  const byJob = new Map<string, TaskResult[]>();
+  for (const r of committing) byJob.set(r.task.jobId, [...(byJob.get(r.task.jobId) ?? []), r]);
+  const statements = [];
+  for (const [jobId, rs] of byJob) {
+    const records = rs.flatMap((r) => r.records);
+    const key = keys.shard(jobId, leases.get(jobId)!);
+    const body = await gzipJsonl(records);
+    await env.BUCKET.put(key, body, { httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" } });
+    statements.push(
+      d1.insert(schema.shards).values({
+        key,
+        jobId,
+        datasetId: jobRows.get(jobId)!.datasetId,
+        records: records.length,
+        accepted: records.filter((x) => x.status === "accepted").length,
+        bytes: body.byteLength,
+      }).onConflictDoNothing(),
+    );
+    for (const r of rs) statements.push(settleTask(d1, r, key));
+  }
+  for (let i = 0; i < childRows.length; i += 15) statements.push(d1.insert(schema.tasks).values(childRows.slice(i, i + 15)).onConflictDoNothing());
+  for (const jobId of byJob.keys()) statements.push(settleJob(d1, jobId));
+  try {
+    await d1.batch(statements as [(typeof statements)[0], ...typeof statements]);
+  } catch (e) {
+    // Give the tasks back so a redelivery need not wait for the lease to expire.
+    console.error("commit failed", e);
+    for (const r of committing)
+      await d1
+        .update(schema.tasks)
+        .set({ state: "queued", leaseUntil: 0 })
+        .where(and(eq(schema.tasks.id, r.task.id), eq(schema.tasks.leaseId, r.task.leaseId!)))
+        .catch(() => {});
+    for (const r of committing) r.delivery.retry(5);
+    return;
+  }
+  for (const r of committing) r.delivery.ack();
+}
+
+/** The conditional settle: only the lease holder's UPDATE matches, and the trigger counts once. */
+function settleTask(d1: Db, r: TaskResult, shardKey: string) {
+  const sum = (f: (x: CandidateRecord) => number) => r.records.reduce((n, x) => n + f(x), 0);
+  return d1
+    .update(schema.tasks)
+    .set({
+      state: "done",
+      shardId: sql`(SELECT id FROM shards WHERE key = ${shardKey})`,
+      generated: r.records.filter((x) => x.status !== "failed").length,
+      accepted: r.records.filter((x) => x.status === "accepted").length,
+      rejected: r.records.filter((x) => x.status === "rejected").length,
+      failed: r.records.filter((x) => x.status === "failed").length,
+      inputTokens: sum((x) => x.usage.input_tokens),
+      outputTokens: sum((x) => x.usage.output_tokens),
+      costUsd: sum((x) => x.usage.cost_usd),
+      filterCounts: r.filterCounts,
+      finishedAt: Date.now(),
+    })
+    .where(and(eq(schema.tasks.id, r.task.id), eq(schema.tasks.leaseId, r.task.leaseId!), eq(schema.tasks.state, "running")));
+}
+
+function retryDelay(deferred: Deferred[]): number {
+  const asked = Math.max(0, ...deferred.map((d) => d.error.retryAfterSeconds ?? 0));
+  return Math.min(300, Math.max(2, asked));
+}
+
+/** Per-job values computed once per batch. */
+interface Plan {
+  filters: ReturnType<typeof buildFilter>[];
+  promptSha256: string;
+}
+
+async function planFor(job: JobRow, recipe: Recipe): Promise<Plan> {
+  return {
+    filters: recipe.filters.map(buildFilter),
+    promptSha256: await sha256Hex(canonicalJson(recipe.prompt)),
+  };
+}
+
+/** Input rows, read once per upload chunk per batch. */
+class InputCache {
+  private chunks = new Map<string, Promise<Map<number, Row>>>();
+  constructor(private env: Env) {}
+
+  async row(job: JobRow, recipe: Recipe, index: number, slots: [number, number][]): Promise<Row> {
+    if ("grid" in recipe.inputs) return gridRow(recipe.inputs.grid.vars, index);
+    const first = Math.min(...slots.map((s) => s[0]));
+    const last = Math.max(...slots.map((s) => s[0]));
+    const key = `${job.uploadId}:${first}:${last}`;
+    let p = this.chunks.get(key);
+    if (!p) {
+      p = readUploadRows(this.env, job.uploadId!, first, last - first + 1).then((rows) => new Map(rows.map((r, i) => [first + i, r])));
+      this.chunks.set(key, p);
+    }
+    const row = (await p).get(index);
+    if (!row) throw new Error(`input ${index} not found in upload ${job.uploadId}`);
+    return row;
+  }
+}
+
+function buildMessages(recipe: Recipe, row: Row): Message[] {
+  const messages: Message[] = [];
+  if (recipe.prompt.system) messages.push({ role: "system", content: renderTemplate(recipe.prompt.system, row) });
+  messages.push({ role: "user", content: renderTemplate(recipe.prompt.user, row) });
+  return messages;
+}
+
+/** Teachers are chosen by weight, reproducibly per slot, so a retried slot keeps its teacher. */
+function pickGenerator(recipe: Recipe, jobId: string, inputIndex: number, cand: number) {
+  const total = recipe.generators.reduce((n, g) => n + g.weight, 0);
+  let x = stableUnit(`${jobId}:${inputIndex}:${cand}`) * total;
+  for (const g of recipe.generators) if ((x -= g.weight) < 0) return g;
+  return recipe.generators.at(-1)!;
+}
+
+type SlotOutcome = { record: CandidateRecord; verdict?: Awaited<ReturnType<typeof runChain>> } | { deferred: ProviderError };
+
+async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number): Promise<SlotOutcome> {
+  const gen = pickGenerator(recipe, job.id, inputIndex, cand);
+  const messages = buildMessages(recipe, row);
+  const base = await baseRecord(job, recipe, plan, task, row, inputIndex, cand, messages);
+  const provider = getProvider(env, gen.provider);
+  if (!provider) return { record: { ...base, status: "failed", error: { code: "provider_unavailable", message: `provider '${gen.provider}' is no longer configured` } } };
+  let result;
+  try {
+    result = await provider.chat({ model: gen.model, messages, params: gen.params, input: row, candidate: cand });
+  } catch (e) {
+    const err = e instanceof ProviderError ? e : new ProviderError("internal", String((e as Error)?.message ?? e), false);
+    if (err.retryable) return { deferred: err };
+    return { record: { ...base, status: "failed", error: { code: err.code, message: err.message } } };
+  }
+  const usage = { input_tokens: result.inputTokens, output_tokens: result.outputTokens, cost_usd: costUsd(gen.model, result.inputTokens, result.outputTokens) };
+  const verdict = await runChain(plan.filters, { input: row, messages, completion: result.text });
+  const record: CandidateRecord = {
+    ...base,
+    status: verdict.pass ? "accepted" : "rejected",
+    ...(verdict.pass ? {} : { reason: verdict.reason }),
+    messages: [...messages, { role: "assistant", content: result.text }],
+    filters: verdict.trace,
+    usage,
+  };
+  return { record, verdict };
+}
+
+async function baseRecord(job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number, messages: Message[]): Promise<CandidateRecord> {
+  const gen = pickGenerator(recipe, job.id, inputIndex, cand);
+  const depth = typeof row.synthetic_depth === "number" ? row.synthetic_depth : 0;
+  return {
+    id: await sampleId(job.id, inputIndex, cand),
+    job: job.id,
+    task: task.id,
+    input_index: inputIndex,
+    candidate: cand,
+    status: "failed",
+    messages,
+    input: row,
+    generator: { provider: gen.provider, model: gen.model, params: gen.params },
+    filters: [],
+    usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+    lineage: { job: job.id, recipe_sha256: job.recipeSha256, prompt_sha256: plan.promptSha256, synthetic_depth: depth + 1 },
+    created_at: new Date().toISOString(),
+  };
+}
+
+async function failedRecord(job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number, err: ProviderError): Promise<CandidateRecord> {
+  const base = await baseRecord(job, recipe, plan, task, row, inputIndex, cand, buildMessages(recipe, row));
+  return { ...base, status: "failed", error: { code: err.code, message: `after ${MAX_ATTEMPTS} attempts: ${err.message}` } };
+}
+

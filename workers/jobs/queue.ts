@@ -1,0 +1,53 @@
+// The queue handler: routes each batch by the queue it came from, parses every message with
+// the shared contract, and turns outcomes into ack or retry-with-delay.
+import { TASK_DLQ, TaskMessage, type GenerateMessage } from "../../queues/task";
+import type { Env } from "../env";
+import { recordDeadFanout, recordDeadTask } from "./dead-letter";
+import { runFanout } from "./fan-out";
+import { runGenerate, type Delivery } from "./generate";
+
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const dead = batch.queue === TASK_DLQ;
+  const generates: Delivery[] = [];
+  for (const message of batch.messages) {
+    const parsed = TaskMessage.safeParse(message.body);
+    if (!parsed.success) {
+      // Not ours to retry: a message that breaks the contract will never parse.
+      console.error("dropping malformed task message", message.id, parsed.error.issues);
+      message.ack();
+      continue;
+    }
+    const body = parsed.data;
+    try {
+      if (dead) {
+        if (body.kind === "generate") await recordDeadTask(env, body);
+        else await recordDeadFanout(env, body);
+        message.ack();
+      } else if (body.kind === "fanout") {
+        const out = await runFanout(env, body);
+        if (out.ack) message.ack();
+        else message.retry({ delaySeconds: out.delaySeconds });
+      } else {
+        // The first decision about a message stands; later calls (e.g. a batch-wide retry
+        // after some messages were already acked) are ignored.
+        let decided = false;
+        generates.push({
+          msg: body as GenerateMessage,
+          ack: () => void (decided || ((decided = true), message.ack())),
+          retry: (delaySeconds) => void (decided || ((decided = true), message.retry({ delaySeconds }))),
+        });
+      }
+    } catch (e) {
+      console.error("task message failed", message.id, e);
+      message.retry({ delaySeconds: 5 });
+    }
+  }
+  if (generates.length) {
+    try {
+      await runGenerate(env, generates);
+    } catch (e) {
+      console.error("generate batch failed", e);
+      for (const g of generates) g.retry(5);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+// The recipe (POST /v1/jobs) as a zod schema: the request validator, the OpenAPI document and
+// the consumer all read this one definition.
+import { z } from "@hono/zod-openapi";
+import Mustache from "mustache";
+import { FilterSpec, filterTemplates } from "../filters";
+
+export const DatasetName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "use 1-64 chars: lowercase letters, digits, '.', '_' or '-'")
+  .openapi({ example: "gsm8k-distill" });
+
+const Scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+export const Inputs = z.union([
+  z.object({ upload: z.string().startsWith("inp_") }).strict(),
+  z.object({ rows: z.array(z.record(z.string(), z.unknown())).min(1).max(1000) }).strict(),
+  z
+    .object({
+      grid: z
+        .object({
+          vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.array(Scalar).min(1).max(10_000)),
+          limit: z.number().int().positive().max(1_000_000).optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+]);
+
+export const GenParams = z
+  .object({
+    temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().gt(0).max(1).optional(),
+    max_tokens: z.number().int().positive().max(200_000).optional(),
+    seed: z.number().int().optional(),
+    stop: z.union([z.string(), z.array(z.string()).max(4)]).optional(),
+    presence_penalty: z.number().min(-2).max(2).optional(),
+    frequency_penalty: z.number().min(-2).max(2).optional(),
+  })
+  .strict();
+
+export const Generator = z
+  .object({
+    /** A provider the operator configured (GET /v1/providers); never a URL. */
+    provider: z.string().regex(/^[a-z0-9_-]{1,32}$/),
+    model: z.string().min(1).max(200),
+    weight: z.number().positive().default(1),
+    params: GenParams.default({}),
+  })
+  .strict();
+
+export const Recipe = z
+  .object({
+    dataset: DatasetName,
+    inputs: Inputs,
+    prompt: z.object({ system: z.string().max(100_000).optional(), user: z.string().min(1).max(100_000) }).strict(),
+    generators: z.array(Generator).min(1).max(16),
+    candidates: z.number().int().min(1).max(16).default(1),
+    filters: z.array(FilterSpec).max(32).default([]),
+    output: z.object({ kind: z.literal("sft") }).strict().default({ kind: "sft" }),
+    budget_usd: z.number().positive().optional(),
+  })
+  .strict()
+  .openapi("Recipe");
+export type Recipe = z.infer<typeof Recipe>;
+
+/**
+ * Top-level fields a template needs from the input row. Sections may be absent (they render
+ * empty) and names inside them refer to the section's own context, so only variables outside
+ * sections are required.
+ */
+export function templateFields(template: string): string[] {
+  const names = new Set<string>();
+  const walk = (tokens: any[], depth: number) => {
+    for (const t of tokens) {
+      const [type, value] = t as [string, string];
+      if ((type === "name" || type === "&" || type === "{") && depth === 0 && value !== ".") names.add(value.split(".")[0]!);
+      if (Array.isArray(t[4])) walk(t[4], depth + (type === "#" ? 1 : 0));
+    }
+  };
+  walk(Mustache.parse(template), 0);
+  return [...names];
+}
+
+/** Every template of a recipe with where it sits, for error messages. */
+export function recipeTemplates(r: Recipe): { path: string; template: string }[] {
+  const out = [{ path: "prompt.user", template: r.prompt.user }];
+  if (r.prompt.system) out.push({ path: "prompt.system", template: r.prompt.system });
+  r.filters.forEach((f, i) => filterTemplates(f).forEach((t) => out.push({ path: `filters.${i}`, template: t })));
+  return out;
+}
+
+/** Grid input i: mixed-radix decomposition over the variables, so no row is ever stored. */
+export function gridRow(vars: Record<string, (string | number | boolean)[]>, i: number): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  let rest = i;
+  for (const [name, values] of Object.entries(vars)) {
+    row[name] = values[rest % values.length];
+    rest = Math.floor(rest / values.length);
+  }
+  return row;
+}
+
+export function gridSize(vars: Record<string, unknown[]>): number {
+  return Object.values(vars).reduce((n, v) => n * v.length, 1);
+}
