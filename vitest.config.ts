@@ -20,6 +20,7 @@ export default defineConfig(async () => {
             ADMIN_TOKEN: "admin-test-token",
             TASK_LEASE_SECONDS: "30",
             PROVIDER_TIMEOUT_MS: "3000",
+            FANOUT_SLICE: "2",
             FAKE_CONTROL_URL: fake.url,
           },
         },

@@ -5,7 +5,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { sendAll, type FanoutMessage, type TaskMessage } from "../../queues/task";
 import { db, schema } from "../db";
 import { settleJob } from "./settle";
-import type { Env } from "../env";
+import { intVar, type Env } from "../env";
 
 /** Tasks per slice: one sendBatch (≤ 100 messages). */
 export const FANOUT_SLICE = 100;
@@ -29,7 +29,8 @@ export async function runFanout(env: Env, msg: FanoutMessage): Promise<Outcome> 
   if (msg.from < job.fanoutNext) return { ack: true }; // a duplicate of a slice already queued
   if (msg.from > job.fanoutNext) return { ack: false, delaySeconds: 2 }; // predecessor not finished yet
 
-  const to = Math.min(job.tasksPlanned, msg.from + FANOUT_SLICE);
+  const slice = Math.min(FANOUT_SLICE, intVar(env.FANOUT_SLICE, FANOUT_SLICE));
+  const to = Math.min(job.tasksPlanned, msg.from + slice);
   const rows = [];
   for (let seq = msg.from; seq < to; seq++) rows.push({ id: `${job.id}:${seq}`, jobId: job.id, seq, slots: taskSlots(job, seq) });
 
