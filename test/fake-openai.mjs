@@ -1,4 +1,5 @@
-// A fake OpenAI-compatible chat-completions server on loopback.
+// A fake OpenAI-compatible chat-completions server on loopback, which also answers Anthropic's
+// Messages API (`POST /v1/messages`) in Anthropic's own wire format.
 //
 // It speaks the real wire format (success bodies, error bodies, status codes, retry-after) so the
 // Worker's provider client is exercised exactly as it would be against api.openai.com, but the
@@ -57,6 +58,19 @@ const ERRORS = {
     openaiError("The server had an error while processing your request.", "server_error", null, null),
   badTemperature: () =>
     openaiError("Invalid value for 'temperature'", "invalid_request_error", "temperature", null),
+};
+
+/** Anthropic's error envelope: `{"type":"error","error":{"type","message"}}`. */
+function anthropicError(type, message) {
+  return { type: "error", error: { type, message } };
+}
+
+/** The same faults as ERRORS, as Anthropic reports them. */
+const ANTHROPIC_ERRORS = {
+  unauthorized: () => anthropicError("authentication_error", "invalid x-api-key"),
+  rateLimited: () => anthropicError("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
+  serverError: () => anthropicError("api_error", "Internal server error"),
+  badTemperature: () => anthropicError("invalid_request_error", "temperature: range: 0..1"),
 };
 
 /** @returns {{ error: { message: string, type: string, param: string | null, code: string | null } }} */
@@ -348,11 +362,14 @@ export async function startFakeOpenAI({
     }
   }
 
-  async function handleChatCompletions(req, res) {
+  /** `wire` is "openai" (chat completions) or "anthropic" (Messages API). */
+  async function handleChatCompletions(req, res, wire = "openai") {
+    const errors = wire === "anthropic" ? ANTHROPIC_ERRORS : ERRORS;
     stats.requests++;
-    if (!hasBearer(req)) {
+    const authed = wire === "anthropic" ? Boolean(String(req.headers["x-api-key"] ?? "").trim()) : hasBearer(req);
+    if (!authed) {
       count(401);
-      return sendJson(res, 401, ERRORS.unauthorized());
+      return sendJson(res, 401, errors.unauthorized());
     }
 
     const raw = await readBody(req);
@@ -366,8 +383,13 @@ export async function startFakeOpenAI({
       count(413);
       return sendJson(res, 413, openaiError("Request body too large.", "invalid_request_error", null, null));
     }
+    if (wire === "anthropic" && body && typeof body === "object" && Array.isArray(body.messages) && !Number.isInteger(body.max_tokens)) {
+      count(400);
+      return sendJson(res, 400, anthropicError("invalid_request_error", "max_tokens: Field required"));
+    }
     if (body === null || typeof body !== "object" || !Array.isArray(body.messages)) {
       count(400);
+      if (wire === "anthropic") return sendJson(res, 400, anthropicError("invalid_request_error", body === null ? "There was an issue with your request body." : "messages: Field required"));
       const message = body === null
         ? "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)"
         : "Missing required parameter: 'messages'.";
@@ -400,17 +422,19 @@ export async function startFakeOpenAI({
       switch (fault) {
         case "429":
           count(429);
-          return sendJson(res, 429, ERRORS.rateLimited(model), { "retry-after": "1" });
+          return sendJson(res, 429, errors.rateLimited(model), { "retry-after": "1" });
         case "500":
           count(500);
-          return sendJson(res, 500, ERRORS.serverError());
+          return sendJson(res, 500, errors.serverError());
         case "400":
           count(400);
-          return sendJson(res, 400, ERRORS.badTemperature());
+          return sendJson(res, 400, errors.badTemperature());
         case "malformed":
           return sendMalformed(res);
         default:
-          return sendCompletion(res, body, model, answerFor(entry, candidate));
+          return wire === "anthropic"
+            ? sendAnthropicMessage(res, body, model, answerFor(entry, candidate))
+            : sendCompletion(res, body, model, answerFor(entry, candidate));
       }
     });
   }
@@ -457,6 +481,22 @@ export async function startFakeOpenAI({
     );
   }
 
+  function sendAnthropicMessage(res, body, model, answer) {
+    const promptChars = body.messages.reduce((sum, m) => sum + contentText(m?.content).length, 0) + contentText(body.system ?? "").length;
+    answer.commit();
+    count(200);
+    sendJson(res, 200, {
+      id: `msg_fake${nextId++}`,
+      type: "message",
+      role: "assistant",
+      model,
+      content: [{ type: "text", text: answer.text }],
+      stop_reason: "end_turn",
+      stop_sequence: null,
+      usage: { input_tokens: tokensOf(promptChars), output_tokens: tokensOf(answer.text.length) },
+    });
+  }
+
   async function handleConfig(req, res) {
     const raw = await readBody(req);
     try {
@@ -469,7 +509,8 @@ export async function startFakeOpenAI({
 
   /** @type {Record<string, (req: any, res: any) => unknown>} */
   const routes = {
-    "POST /v1/chat/completions": handleChatCompletions,
+    "POST /v1/chat/completions": (req, res) => handleChatCompletions(req, res, "openai"),
+    "POST /v1/messages": (req, res) => handleChatCompletions(req, res, "anthropic"),
     "GET /v1/models": (_req, res) =>
       sendJson(res, 200, {
         object: "list",

@@ -6,7 +6,7 @@ import { recordDeadFanout, recordDeadTask } from "./dead-letter";
 import { runFanout } from "./fan-out";
 import { runGenerate, type Delivery } from "./generate";
 
-export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
   const dead = batch.queue === TASK_DLQ;
   const generates: Delivery[] = [];
   for (const message of batch.messages) {
