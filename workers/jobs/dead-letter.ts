@@ -7,7 +7,8 @@ import { db, schema } from "../db";
 import type { Env } from "../env";
 import { sha256Hex, canonicalJson } from "../ids";
 import type { Recipe } from "../recipe";
-import { gzipJsonl, sampleId, type CandidateRecord } from "../records";
+import { gzipJsonl, type CandidateRecord } from "../records";
+import { newRecord } from "./candidate";
 import { settleJob } from "./settle";
 
 export async function recordDeadTask(env: Env, msg: GenerateMessage): Promise<void> {
@@ -19,24 +20,12 @@ export async function recordDeadTask(env: Env, msg: GenerateMessage): Promise<vo
   const recipe = job.recipe as Recipe;
   const error = { code: "delivery_exhausted", message: task.lastError ?? "the task's queue deliveries were exhausted" };
   const promptSha256 = await sha256Hex(canonicalJson(recipe.prompt));
-  const g = recipe.generators[0]!;
+  // The input row is not re-read here: a dead task may be dead because its input is unreadable.
   const records: CandidateRecord[] = await Promise.all(
     task.slots.map(async ([inputIndex, cand]) => ({
-      id: await sampleId(job.id, inputIndex, cand),
-      job: job.id,
-      task: task.id,
-      input_index: inputIndex,
-      candidate: cand,
+      ...(await newRecord({ job, recipe, promptSha256, taskId: task.id, row: {}, inputIndex, cand, messages: [] })),
       status: "failed" as const,
       error,
-      // The input row is not re-read here: a dead task may be dead because its input is unreadable.
-      messages: [],
-      input: {},
-      generator: { provider: g.provider, model: g.model, params: g.params },
-      filters: [],
-      usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
-      lineage: { job: job.id, recipe_sha256: job.recipeSha256, prompt_sha256: promptSha256, synthetic_depth: 1 },
-      created_at: new Date().toISOString(),
     })),
   );
   // Deterministic key: a redelivered dead message rewrites the same object.

@@ -7,8 +7,8 @@
 // is named after the lease, so a crash between the R2 write and the D1 commit leaves a key the
 // next owner deletes before it starts: no orphan, no duplicate.
 import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
-import { buildFilter, countVerdict, renderTemplate, runChain } from "../../filters";
-import type { Message, Row } from "../../filters/types";
+import { buildFilter, countVerdict, runChain } from "../../filters";
+import type { Row } from "../../filters/types";
 import { getProvider } from "../../models";
 import { costUsd } from "../../models/pricing";
 import { ProviderError } from "../../models/types";
@@ -18,9 +18,10 @@ import { db, schema, type Db } from "../db";
 import { intVar, type Env } from "../env";
 import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridRow, type Recipe } from "../recipe";
-import { gzipJsonl, sampleId, type CandidateRecord } from "../records";
+import { gzipJsonl, type CandidateRecord } from "../records";
 import { readUploadRows } from "../uploads";
-import { limiter, stableUnit } from "./limit";
+import { buildMessages, newRecord, pickGenerator } from "./candidate";
+import { limiter } from "./limit";
 import { settleJob } from "./settle";
 
 /** Simultaneous provider calls per invocation (the platform allows 6 outgoing connections). */
@@ -269,27 +270,12 @@ class InputCache {
   }
 }
 
-function buildMessages(recipe: Recipe, row: Row): Message[] {
-  const messages: Message[] = [];
-  if (recipe.prompt.system) messages.push({ role: "system", content: renderTemplate(recipe.prompt.system, row) });
-  messages.push({ role: "user", content: renderTemplate(recipe.prompt.user, row) });
-  return messages;
-}
-
-/** Teachers are chosen by weight, reproducibly per slot, so a retried slot keeps its teacher. */
-function pickGenerator(recipe: Recipe, jobId: string, inputIndex: number, cand: number) {
-  const total = recipe.generators.reduce((n, g) => n + g.weight, 0);
-  let x = stableUnit(`${jobId}:${inputIndex}:${cand}`) * total;
-  for (const g of recipe.generators) if ((x -= g.weight) < 0) return g;
-  return recipe.generators.at(-1)!;
-}
-
 type SlotOutcome = { record: CandidateRecord; verdict?: Awaited<ReturnType<typeof runChain>> } | { deferred: ProviderError };
 
 async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number): Promise<SlotOutcome> {
   const gen = pickGenerator(recipe, job.id, inputIndex, cand);
   const messages = buildMessages(recipe, row);
-  const base = await baseRecord(job, recipe, plan, task, row, inputIndex, cand, messages);
+  const base = await newRecord({ job, recipe, promptSha256: plan.promptSha256, taskId: task.id, row, inputIndex, cand, messages });
   const provider = getProvider(env, gen.provider);
   if (!provider) return { record: { ...base, status: "failed", error: { code: "provider_unavailable", message: `provider '${gen.provider}' is no longer configured` } } };
   let result;
@@ -313,28 +299,8 @@ async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, ta
   return { record, verdict };
 }
 
-async function baseRecord(job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number, messages: Message[]): Promise<CandidateRecord> {
-  const gen = pickGenerator(recipe, job.id, inputIndex, cand);
-  const depth = typeof row.synthetic_depth === "number" ? row.synthetic_depth : 0;
-  return {
-    id: await sampleId(job.id, inputIndex, cand),
-    job: job.id,
-    task: task.id,
-    input_index: inputIndex,
-    candidate: cand,
-    status: "failed",
-    messages,
-    input: row,
-    generator: { provider: gen.provider, model: gen.model, params: gen.params },
-    filters: [],
-    usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
-    lineage: { job: job.id, recipe_sha256: job.recipeSha256, prompt_sha256: plan.promptSha256, synthetic_depth: depth + 1 },
-    created_at: new Date().toISOString(),
-  };
-}
-
 async function failedRecord(job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number, err: ProviderError): Promise<CandidateRecord> {
-  const base = await baseRecord(job, recipe, plan, task, row, inputIndex, cand, buildMessages(recipe, row));
+  const base = await newRecord({ job, recipe, promptSha256: plan.promptSha256, taskId: task.id, row, inputIndex, cand, messages: buildMessages(recipe, row) });
   return { ...base, status: "failed", error: { code: err.code, message: `after ${MAX_ATTEMPTS} attempts: ${err.message}` } };
 }
 
