@@ -20,7 +20,6 @@ export default defineConfig(async () => {
             ADMIN_TOKEN: "admin-test-token",
             TASK_LEASE_SECONDS: "30",
             PROVIDER_TIMEOUT_MS: "3000",
-            FANOUT_SLICE: "2",
             FAKE_CONTROL_URL: fake.url,
           },
         },

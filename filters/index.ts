@@ -6,9 +6,14 @@ import { LengthOptions, lengthFilter } from "./length";
 import { MathAnswerOptions, mathAnswerFilter } from "./math-answer";
 import type { Candidate, Filter, FilterContext, Row, TraceEntry } from "./types";
 
-export const FilterSpec = z.union([LengthOptions, MathAnswerOptions]);
-export type FilterSpec = z.infer<typeof FilterSpec>;
 export const FILTER_TYPES = ["length", "math_answer"] as const;
+export const FilterSpec = z.discriminatedUnion("type", [LengthOptions, MathAnswerOptions], {
+  error: (issue) =>
+    issue.code === "invalid_union" && (issue as { note?: string }).note === "No matching discriminator"
+      ? `unknown filter type; known types: ${FILTER_TYPES.join(", ")}`
+      : undefined,
+});
+export type FilterSpec = z.infer<typeof FilterSpec>;
 
 export function buildFilter(spec: FilterSpec): Filter {
   switch (spec.type) {

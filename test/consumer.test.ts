@@ -71,12 +71,18 @@ describe("consumer against an OpenAI-compatible teacher", () => {
 });
 
 describe("fan-out", () => {
-  it("queues a job a slice at a time and completes every task", async () => {
-    // FANOUT_SLICE is 2 in tests: 150 inputs × 4 candidates = 6 tasks = 3 fan-out steps.
-    const { job } = await runJob(150, {});
+  it("queues a job a slice at a time (2 steps of 100 tasks) and completes every task", async () => {
     expect(inputsPerTask(4)).toBe(25);
-    expect(job).toMatchObject({ status: "done", tasks: { planned: 6, queued: 6, open: 0 }, candidates: { planned: 600, failed: 0 } });
-    expect(job.candidates.accepted + job.candidates.rejected).toBe(600);
+    // One input per task, so 200 inputs make 200 tasks: two full fan-out steps, each inserting
+    // 100 task rows (under D1's 100-parameter limit) and sending one sendBatch of 100 messages.
+    const { key, job } = await seedJob(200, 1, { inputsPerTask: 1, tasksPlanned: 200, fanoutNext: 0, status: "queued" });
+    await env.TASKS.send({ kind: "fanout", job_id: job.id, from: 0 }, { contentType: "json" });
+    const done = await waitForJob(key, job.id, 90_000);
+    expect(done).toMatchObject({ status: "done", tasks: { planned: 200, queued: 200, open: 0 }, candidates: { planned: 200, failed: 0 } });
+    expect(done.candidates.accepted + done.candidates.rejected).toBe(200);
+    const rows = await db(env).select({ state: schema.tasks.state }).from(schema.tasks).where(eq(schema.tasks.jobId, job.id)).all();
+    expect(rows).toHaveLength(200);
+    expect(rows.every((t) => t.state === "done")).toBe(true);
   });
 
   it("stops fanning out a 100k-input job on cancel and accounts for what ran", async () => {
@@ -105,7 +111,7 @@ describe("fan-out", () => {
 
 // Jobs seeded straight into D1 (no fan-out message), so that only the deliveries a test makes
 // reach the consumer.
-async function seedJob(problems: number, candidates = 2) {
+async function seedJob(problems: number, candidates = 2, over: Partial<typeof schema.jobs.$inferInsert> = {}) {
   const key = await newKey();
   const ds = await newDataset(key);
   const up = await upload(key, ds, gsm8k.slice(0, problems));
@@ -127,10 +133,11 @@ async function seedJob(problems: number, candidates = 2) {
     fanoutNext: 1,
     candidatesPlanned: problems * candidates,
     startedAt: Date.now(),
+    ...over,
   };
   await db(env).insert(schema.jobs).values(job);
   const slots = taskSlots(job, 0);
-  await db(env).insert(schema.tasks).values({ id: `${job.id}:0`, jobId: job.id, seq: 0, slots });
+  if (!("fanoutNext" in over)) await db(env).insert(schema.tasks).values({ id: `${job.id}:0`, jobId: job.id, seq: 0, slots });
   const msg: GenerateMessage = { kind: "generate", job_id: job.id, task_id: `${job.id}:0`, slots, attempt: 0 };
   return { key, job, msg };
 }

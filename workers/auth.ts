@@ -14,14 +14,23 @@ export function bearer(c: Context): string | null {
   return m[1]!;
 }
 
+/** Reads that a caller without a key may make: a dataset and its releases (public ones only). */
+const ANONYMOUS_READS = /^\/v1\/(providers|datasets\/[^/]+(\/releases(\/.*)?)?)$/;
+
 /**
- * Resolves the caller's key, if any. A request without a key may still read public datasets;
- * routes that need a key call requireKey(). A wrong key is always a 401, never anonymous.
+ * Resolves the caller's key before anything looks at the request body, so an anonymous or
+ * wrong caller gets a 401 and never a description of the schema. A request without a key may
+ * only read public datasets; a wrong key is always a 401, never anonymous.
  */
 export const identify: MiddlewareHandler<AppContext> = async (c, next) => {
-  const token = bearer(c);
   c.set("keyId", null);
-  if (token && !c.req.path.startsWith("/v1/keys")) {
+  // POST /v1/keys takes the admin token instead (adminOnly).
+  if (c.req.path === "/v1/keys") return next();
+  const token = bearer(c);
+  if (!token) {
+    const anonymousRead = (c.req.method === "GET" || c.req.method === "HEAD") && ANONYMOUS_READS.test(c.req.path);
+    if (!anonymousRead) throw new ApiError(401, "unauthorized", "this route needs 'Authorization: Bearer <key>'");
+  } else {
     const row = await db(c.env).select({ id: schema.keys.id }).from(schema.keys).where(eq(schema.keys.secretHash, await sha256Hex(token))).get();
     if (!row) throw new ApiError(401, "unauthorized", "unknown API key");
     c.set("keyId", row.id);

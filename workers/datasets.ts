@@ -1,4 +1,4 @@
-import { and, desc, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { db, schema } from "./db";
 import type { AppContext } from "./env";
@@ -17,13 +17,4 @@ export async function loadDataset(c: Context<AppContext>, name: string, access: 
   if (row.keyId === keyId) return row;
   if (access === "read" && row.visibility === "public") return row;
   throw notFound(`dataset '${name}'`);
-}
-
-export async function latestRelease(env: AppContext["Bindings"], datasetId: string) {
-  return db(env)
-    .select()
-    .from(schema.releases)
-    .where(and(eq(schema.releases.datasetId, datasetId), eq(schema.releases.status, "published")))
-    .orderBy(desc(schema.releases.createdAt))
-    .get();
 }

@@ -14,8 +14,6 @@ export interface Env {
   ADMIN_TOKEN?: string;
   TASK_LEASE_SECONDS?: string;
   PROVIDER_TIMEOUT_MS?: string;
-  /** Tasks queued per fan-out step (≤ 100); tests lower it to exercise many steps. */
-  FANOUT_SLICE?: string;
 }
 
 export type AppContext = { Bindings: Env; Variables: { keyId: string | null } };

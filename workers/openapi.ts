@@ -32,7 +32,10 @@ export function router() {
     defaultHook: (result) => {
       if (!result.success) {
         const where = (result as { target?: string }).target;
-        throw new ApiError(400, "invalid_request", `invalid ${where ?? "request"}: ${result.error.issues[0]?.message ?? "does not match the schema"}`, zodDetails(result.error));
+        const details = zodDetails(result.error);
+        const first = details[0];
+        const what = where === "json" ? "body" : (where ?? "request");
+        throw new ApiError(400, "invalid_request", first ? `invalid ${what}: ${first.path}: ${first.message}` : `invalid ${what}`, details);
       }
     },
   });

@@ -11,7 +11,8 @@ export const DatasetName = z
 
 const Scalar = z.union([z.string(), z.number(), z.boolean()]);
 
-export const Inputs = z.union([
+export const Inputs = z.union(
+  [
   z.object({ upload: z.string().startsWith("inp_") }).strict(),
   z.object({ rows: z.array(z.record(z.string(), z.unknown())).min(1).max(1000) }).strict(),
   z
@@ -24,7 +25,9 @@ export const Inputs = z.union([
         .strict(),
     })
     .strict(),
-]);
+  ],
+  { error: 'inputs must be one of {"upload": "inp_..."}, {"rows": [{...}, ...]} or {"grid": {"vars": {...}, "limit": n}}' },
+);
 
 export const GenParams = z
   .object({

@@ -18,16 +18,23 @@ export interface UploadResult {
   fields: string[];
 }
 
+const encoder = new TextEncoder();
+const utf8Length = (s: string) => encoder.encode(s).byteLength;
+
 /** Splits a byte stream into lines without ever holding more than one partial line. */
 async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";
+  let lineNo = 1;
   for await (const chunk of body.pipeThrough(new TextDecoderStream()) as unknown as AsyncIterable<string>) {
     buf += chunk;
-    if (buf.length > MAX_ROW_BYTES * 2 && buf.indexOf("\n") < 0) throw new ApiError(413, "row_too_large", `a row exceeds ${MAX_ROW_BYTES} bytes`);
+    // A line that never ends must not grow without bound (a UTF-16 unit is at least one byte).
+    if (buf.length > MAX_ROW_BYTES && buf.indexOf("\n") < 0)
+      throw new ApiError(413, "row_too_large", `line ${lineNo}: row exceeds ${MAX_ROW_BYTES} bytes`, [{ line: lineNo }]);
     let nl: number;
     while ((nl = buf.indexOf("\n")) >= 0) {
       yield buf.slice(0, nl);
       buf = buf.slice(nl + 1);
+      lineNo++;
     }
   }
   if (buf.length) yield buf;
@@ -37,8 +44,13 @@ async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> 
  * Stores rows from a JSONL stream (or an array) as an upload. On any bad row, the chunks
  * already written are removed and nothing is recorded: an upload is all or nothing.
  */
-export async function storeUpload(env: Env, keyId: string, datasetId: string, source: ReadableStream<Uint8Array> | Record<string, unknown>[]): Promise<UploadResult> {
-  const id = newId("inp");
+export async function storeUpload(
+  env: Env,
+  keyId: string,
+  datasetId: string,
+  source: ReadableStream<Uint8Array> | Record<string, unknown>[],
+  id = newId("inp"),
+): Promise<UploadResult> {
   let rows = 0;
   let bytes = 0;
   let chunk: string[] = [];
@@ -53,12 +65,13 @@ export async function storeUpload(env: Env, keyId: string, datasetId: string, so
   const add = async (row: unknown, lineNo: number, text: string) => {
     if (!row || typeof row !== "object" || Array.isArray(row))
       throw new ApiError(400, "invalid_row", `line ${lineNo}: each line must be a JSON object`, [{ line: lineNo }]);
-    if (text.length > MAX_ROW_BYTES) throw new ApiError(413, "row_too_large", `line ${lineNo}: row exceeds ${MAX_ROW_BYTES} bytes`, [{ line: lineNo }]);
+    const size = utf8Length(text);
+    if (size > MAX_ROW_BYTES) throw new ApiError(413, "row_too_large", `line ${lineNo}: row is ${size} bytes, the limit is ${MAX_ROW_BYTES}`, [{ line: lineNo }]);
     const keysOfRow = Object.keys(row);
     fields = fields ? new Set(keysOfRow.filter((k) => fields!.has(k))) : new Set(keysOfRow);
     chunk.push(text);
     rows++;
-    bytes += text.length + 1;
+    bytes += size + 1;
     if (chunk.length === ROWS_PER_CHUNK) await flush();
   };
   try {

@@ -87,8 +87,10 @@ export async function createJob(env: Env, keyId: string, dataset: DatasetRow, re
       missing,
     );
 
-  // Inline rows become an upload so that tasks address every input the same way.
-  if ("rows" in recipe.inputs) uploadId = (await storeUpload(env, keyId, dataset.id, recipe.inputs.rows)).id;
+  // Inline rows become an upload so that tasks address every input the same way. Its id is
+  // reserved now and the rows stored after the job row wins the Idempotency-Key race, so a
+  // losing concurrent request never leaves an orphan upload behind.
+  if ("rows" in recipe.inputs) uploadId = newId("inp");
 
   const perTask = inputsPerTask(recipe.candidates);
   const id = newId("job");
@@ -112,6 +114,12 @@ export async function createJob(env: Env, keyId: string, dataset: DatasetRow, re
     // A concurrent request with the same Idempotency-Key won the race.
     const prior = await d1.select().from(schema.jobs).where(and(eq(schema.jobs.keyId, keyId), eq(schema.jobs.idempotencyKey, idempotencyKey!))).get();
     return replay(prior!, recipeSha256);
+  }
+  try {
+    if ("rows" in recipe.inputs) await storeUpload(env, keyId, dataset.id, recipe.inputs.rows, uploadId!);
+  } catch (e) {
+    await d1.delete(schema.jobs).where(eq(schema.jobs.id, id));
+    throw e;
   }
   try {
     await env.TASKS.send({ kind: "fanout", job_id: id, from: 0 } satisfies TaskMessage, { contentType: "json" });

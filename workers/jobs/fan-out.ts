@@ -3,14 +3,12 @@
 // 100k-input job never meets D1's query limits or the queue broker's pending-message cap at once.
 import { and, eq, sql } from "drizzle-orm";
 import { sendAll, type FanoutMessage, type TaskMessage } from "../../queues/task";
-import { db, schema } from "../db";
+import { chunkedInserts, db, schema } from "../db";
 import { settleJob } from "./settle";
-import { intVar, type Env } from "../env";
+import type { Env } from "../env";
 
 /** Tasks per slice: one sendBatch (≤ 100 messages). */
 export const FANOUT_SLICE = 100;
-/** D1 allows 100 bound parameters per query; a task row binds 5. */
-const ROWS_PER_INSERT = 20;
 
 export type Outcome = { ack: true } | { ack: false; delaySeconds: number };
 
@@ -29,16 +27,13 @@ export async function runFanout(env: Env, msg: FanoutMessage): Promise<Outcome> 
   if (msg.from < job.fanoutNext) return { ack: true }; // a duplicate of a slice already queued
   if (msg.from > job.fanoutNext) return { ack: false, delaySeconds: 2 }; // predecessor not finished yet
 
-  const slice = Math.min(FANOUT_SLICE, intVar(env.FANOUT_SLICE, FANOUT_SLICE));
-  const to = Math.min(job.tasksPlanned, msg.from + slice);
+  const to = Math.min(job.tasksPlanned, msg.from + FANOUT_SLICE);
   const rows = [];
   for (let seq = msg.from; seq < to; seq++) rows.push({ id: `${job.id}:${seq}`, jobId: job.id, seq, slots: taskSlots(job, seq) });
 
   // Idempotent: a redelivered slice inserts nothing new and re-sends messages whose tasks
   // are then recognised as done or leased by the consumer.
-  const inserts = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)
-    inserts.push(d1.insert(schema.tasks).values(rows.slice(i, i + ROWS_PER_INSERT)).onConflictDoNothing());
+  const inserts = chunkedInserts(d1, schema.tasks, rows);
   if (inserts.length) await d1.batch(inserts as [(typeof inserts)[0], ...typeof inserts]);
 
   const messages: TaskMessage[] = rows.map((r) => ({ kind: "generate", job_id: job.id, task_id: r.id, slots: r.slots, attempt: 0 }));

@@ -14,7 +14,7 @@ import { costUsd } from "../../models/pricing";
 import { ProviderError } from "../../models/types";
 import { sendAll, type GenerateMessage, type TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
-import { db, schema, type Db } from "../db";
+import { chunkedInserts, db, schema, type Db } from "../db";
 import { intVar, type Env } from "../env";
 import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridRow, type Recipe } from "../recipe";
@@ -191,7 +191,7 @@ export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<voi
     );
     for (const r of rs) statements.push(settleTask(d1, r, key));
   }
-  for (let i = 0; i < childRows.length; i += 15) statements.push(d1.insert(schema.tasks).values(childRows.slice(i, i + 15)).onConflictDoNothing());
+  statements.push(...chunkedInserts(d1, schema.tasks, childRows));
   for (const jobId of byJob.keys()) statements.push(settleJob(d1, jobId));
   try {
     await d1.batch(statements as [(typeof statements)[0], ...typeof statements]);

@@ -32,8 +32,8 @@ export async function presentJob(env: Env, job: JobRow, datasetName: string) {
       accepted: job.accepted,
       rejected: job.rejected,
       failed: job.failed,
-      // Slots never generated because the job was cancelled first.
-      cancelled: job.status === "cancelled" && finished ? remaining : 0,
+      // Slots never generated because the job was cancelled (or failed, see `error`) first.
+      cancelled: (job.status === "cancelled" || job.status === "failed") && finished ? remaining : 0,
     },
     filters: await filterCounts(env, job.id),
     tokens: { input: job.inputTokens, output: job.outputTokens },

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { count, desc, eq, sql } from "drizzle-orm";
 import { requireKey } from "../auth";
-import { latestRelease, loadDataset, type DatasetRow } from "../datasets";
+import { loadDataset, type DatasetRow } from "../datasets";
+import { latestPublished } from "../releases/compile";
 import { db, schema } from "../db";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
@@ -40,7 +41,7 @@ async function present(env: Env, d: DatasetRow): Promise<z.infer<typeof Dataset>
   const [jobs, uploads, release] = await Promise.all([
     d1.select({ n: count(), accepted: sql<number>`coalesce(sum(${schema.jobs.accepted}), 0)` }).from(schema.jobs).where(eq(schema.jobs.datasetId, d.id)).get(),
     d1.select({ n: count() }).from(schema.uploads).where(eq(schema.uploads.datasetId, d.id)).get(),
-    latestRelease(env, d.id),
+    latestPublished(env, d.id),
   ]);
   return {
     name: d.name,
