@@ -49,7 +49,7 @@ interface TaskResult {
 export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<void> {
   const d1 = db(env);
   const now = Date.now();
-  const leaseMs = intVar(env.TASK_LEASE_SECONDS, 900) * 1000;
+  const leaseMs = intVar(env.TASK_LEASE_SECONDS, 120) * 1000;
   const taskIds = [...new Set(deliveries.map((d) => d.msg.task_id))];
   const taskRows = new Map((await d1.select().from(schema.tasks).where(inArray(schema.tasks.id, taskIds)).all()).map((t) => [t.id, t]));
   const jobIds = [...new Set(deliveries.map((d) => d.msg.job_id))];
@@ -112,6 +112,31 @@ export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<voi
   }
   if (!claimed.length) return;
 
+  // Keep the leases alive while we work, so they can be short: a delivery that dies stalls its
+  // tasks for one lease (2 minutes by default), not for the longest possible invocation.
+  const heartbeat = setInterval(() => {
+    const until = Date.now() + leaseMs;
+    for (const leaseId of new Set(claimed.map((c) => c.leaseId)))
+      d1.update(schema.tasks)
+        .set({ leaseUntil: until })
+        .where(and(eq(schema.tasks.leaseId, leaseId), eq(schema.tasks.state, "running")))
+        .run()
+        .catch((e) => console.error("lease heartbeat failed", e));
+  }, leaseMs / 3);
+  try {
+    await work(env, d1, claimed, leases, jobRows);
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+async function work(
+  env: Env,
+  d1: Db,
+  claimed: { delivery: Delivery; task: TaskRow; job: JobRow; leaseId: string }[],
+  leases: Map<string, string>,
+  jobRows: Map<string, JobRow>,
+): Promise<void> {
   // 2. Generate and filter every slot of every claimed task, sharing one limiter.
   const run = limiter(CONCURRENCY);
   const inputs = new InputCache(env);
