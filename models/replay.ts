@@ -2,7 +2,7 @@
 // GPT-3 variants, see examples/gsm8k/README.md), deterministically. Candidate k of an input gets
 // recording k mod n of that input, so every candidate slot always gets the same text.
 import recordings from "../examples/gsm8k/recordings.json";
-import { estimateTokens } from "./openai";
+import { estimateTokens } from "./http";
 import { ProviderError, type ChatRequest, type ChatResult, type Provider } from "./types";
 
 type Recording = { model: string; text: string; is_correct: boolean };
