@@ -1,13 +1,17 @@
 // The registry: recipe filter specs (validated by zod) → Filter instances, and the chain that
-// runs them in order. Adding a filter kind is one file plus one line in each list below.
+// runs them in order. Adding a filter kind is one file exporting a FilterDefinition plus one
+// entry in DEFINITIONS (and its schema in FilterSpec).
 import Mustache from "mustache";
 import { z } from "zod";
-import { LengthOptions, lengthFilter } from "./length";
-import { MathAnswerOptions, mathAnswerFilter } from "./math-answer";
-import type { Candidate, Filter, FilterContext, Row, TraceEntry } from "./types";
+import type { FilterDefinition } from "./define";
+import { length } from "./length";
+import { mathAnswer } from "./math-answer";
+import type { Candidate, Filter, FilterContext, FilterDeps, FilterUsage, Row, TraceEntry } from "./types";
 
-export const FILTER_TYPES = ["length", "math_answer"] as const;
-export const FilterSpec = z.discriminatedUnion("type", [LengthOptions, MathAnswerOptions], {
+const DEFINITIONS = [length, mathAnswer] as const satisfies readonly FilterDefinition<any>[];
+export const FILTER_TYPES = DEFINITIONS.map((d) => d.type);
+
+export const FilterSpec = z.discriminatedUnion("type", [length.options, mathAnswer.options], {
   error: (issue) =>
     issue.code === "invalid_union" && (issue as { note?: string }).note === "No matching discriminator"
       ? `unknown filter type; known types: ${FILTER_TYPES.join(", ")}`
@@ -15,18 +19,15 @@ export const FilterSpec = z.discriminatedUnion("type", [LengthOptions, MathAnswe
 });
 export type FilterSpec = z.infer<typeof FilterSpec>;
 
-export function buildFilter(spec: FilterSpec): Filter {
-  switch (spec.type) {
-    case "length":
-      return lengthFilter(spec);
-    case "math_answer":
-      return mathAnswerFilter(spec);
-  }
+const byType = new Map<string, FilterDefinition<any>>(DEFINITIONS.map((d) => [d.type, d]));
+
+export function buildFilter(spec: FilterSpec, deps: FilterDeps): Filter {
+  return byType.get(spec.type)!.build(spec, deps);
 }
 
 /** Template strings inside a filter spec, so their placeholders can be checked before a job runs. */
 export function filterTemplates(spec: FilterSpec): string[] {
-  return spec.type === "math_answer" ? [spec.reference] : [];
+  return byType.get(spec.type)!.templates?.(spec) ?? [];
 }
 
 export interface ChainVerdict {
@@ -34,6 +35,8 @@ export interface ChainVerdict {
   /** The namespaced reason of the first rejection. */
   reason?: string;
   trace: TraceEntry[];
+  /** What the filters themselves spent (LLM judges). */
+  usage: FilterUsage;
 }
 
 /** Renders `{{field}}` against the input row only: no lambdas, no HTML escaping. */
@@ -45,6 +48,7 @@ export function renderTemplate(template: string, row: Row): string {
 export async function runChain(filters: Filter[], candidate: Candidate): Promise<ChainVerdict> {
   const ctx: FilterContext = { render: (t) => renderTemplate(t, candidate.input) };
   const trace: TraceEntry[] = [];
+  const usage: FilterUsage = { input_tokens: 0, output_tokens: 0, cost_usd: 0 };
   for (const f of filters) {
     let r;
     try {
@@ -53,10 +57,15 @@ export async function runChain(filters: Filter[], candidate: Candidate): Promise
       // A filter that throws rejects with its own reason instead of losing the candidate.
       r = { pass: false, reason: `${f.name}.error`, detail: String((e as Error)?.message ?? e).slice(0, 300) };
     }
+    if (r.usage) {
+      usage.input_tokens += r.usage.input_tokens;
+      usage.output_tokens += r.usage.output_tokens;
+      usage.cost_usd += r.usage.cost_usd;
+    }
     trace.push({ name: f.name, ...r });
-    if (!r.pass) return { pass: false, reason: r.reason ?? `${f.name}.rejected`, trace };
+    if (!r.pass) return { pass: false, reason: r.reason ?? `${f.name}.rejected`, trace, usage };
   }
-  return { pass: true, trace };
+  return { pass: true, trace, usage };
 }
 
 /** Per-filter counts in the shape kept on tasks and shown in progress: `name.pass`, or the reason. */

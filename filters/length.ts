@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { defineFilter } from "./define";
 import type { Filter } from "./types";
 
 export const LengthOptions = z
@@ -22,3 +23,5 @@ export function lengthFilter(opts: z.infer<typeof LengthOptions>): Filter {
     },
   };
 }
+
+export const length = defineFilter({ type: "length", options: LengthOptions, build: lengthFilter });

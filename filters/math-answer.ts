@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { defineFilter } from "./define";
 import type { Filter } from "./types";
 
 export const MathAnswerOptions = z
@@ -72,3 +73,10 @@ export function mathAnswerFilter(opts: z.infer<typeof MathAnswerOptions>): Filte
     },
   };
 }
+
+export const mathAnswer = defineFilter({
+  type: "math_answer",
+  options: MathAnswerOptions,
+  build: mathAnswerFilter,
+  templates: (o) => [o.reference],
+});

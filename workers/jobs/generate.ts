@@ -137,13 +137,16 @@ async function work(
   leases: Map<string, string>,
   jobRows: Map<string, JobRow>,
 ): Promise<void> {
-  // 2. Generate and filter every slot of every claimed task, sharing one limiter.
+  // 2. Generate and filter every slot of every claimed task, sharing one limiter. Filters are
+  // built once per job in the batch, so per-batch state (a dedup index) spans its tasks.
   const run = limiter(CONCURRENCY);
   const inputs = new InputCache(env);
+  const plans = new Map<string, Plan>();
+  for (const { job } of claimed) if (!plans.has(job.id)) plans.set(job.id, await planFor(env, job, job.recipe as Recipe));
   const results: TaskResult[] = await Promise.all(
     claimed.map(async ({ delivery, task, job }) => {
       const recipe = job.recipe as Recipe;
-      const plan = await planFor(job, recipe);
+      const plan = plans.get(job.id)!;
       const result: TaskResult = { task, delivery, records: [], deferred: [], filterCounts: {} };
       await Promise.all(
         delivery.msg.slots.map(([inputIndex, cand]) =>
@@ -233,6 +236,16 @@ async function work(
     return;
   }
   for (const r of committing) r.delivery.ack();
+
+  // 6. Only now, with the batch committed, may filters persist what they learned from it (e.g.
+  // the dedup index): a batch that is retried must not have left its candidates behind.
+  for (const [jobId, plan] of plans) {
+    const accepted = committing
+      .filter((r) => r.task.jobId === jobId)
+      .flatMap((r) => r.records.filter((x) => x.status === "accepted"))
+      .map((x) => ({ input: x.input, messages: x.messages.slice(0, -1), completion: x.messages.at(-1)?.content ?? "" }));
+    for (const f of plan.filters) await f.commit?.(accepted).catch((e) => console.error(`filter ${f.name} commit failed`, e));
+  }
 }
 
 /** The conditional settle: only the lease holder's UPDATE matches, and the trigger counts once. */
@@ -267,11 +280,10 @@ interface Plan {
   promptSha256: string;
 }
 
-async function planFor(job: JobRow, recipe: Recipe): Promise<Plan> {
-  return {
-    filters: recipe.filters.map(buildFilter),
-    promptSha256: await sha256Hex(canonicalJson(recipe.prompt)),
-  };
+async function planFor(env: Env, job: JobRow, recipe: Recipe): Promise<Plan> {
+  const filters = recipe.filters.map((spec) => buildFilter(spec, { env, datasetId: job.datasetId }));
+  for (const f of filters) await f.prepare?.();
+  return { filters, promptSha256: await sha256Hex(canonicalJson(recipe.prompt)) };
 }
 
 /** Input rows, read once per upload chunk per batch. */
@@ -311,8 +323,14 @@ async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, ta
     if (err.retryable) return { deferred: err };
     return { record: { ...base, status: "failed", error: { code: err.code, message: err.message } } };
   }
-  const usage = { input_tokens: result.inputTokens, output_tokens: result.outputTokens, cost_usd: costUsd(gen.model, result.inputTokens, result.outputTokens) };
   const verdict = await runChain(plan.filters, { input: row, messages, completion: result.text });
+  // A candidate's usage is what it cost to make and to judge: the teacher's call plus any
+  // filter's own model calls.
+  const usage = {
+    input_tokens: result.inputTokens + verdict.usage.input_tokens,
+    output_tokens: result.outputTokens + verdict.usage.output_tokens,
+    cost_usd: costUsd(gen.model, result.inputTokens, result.outputTokens) + verdict.usage.cost_usd,
+  };
   const record: CandidateRecord = {
     ...base,
     status: verdict.pass ? "accepted" : "rejected",

@@ -33,7 +33,9 @@ export const filters = router().openapi(
   async (c) => {
     requireKey(c);
     const body = c.req.valid("json");
-    const chain = body.filters.map(buildFilter);
+    // No dataset here: stateful filters (dedup) check within the request, and nothing persists.
+    const chain = body.filters.map((spec) => buildFilter(spec, { env: c.env, datasetId: null }));
+    for (const f of chain) await f.prepare?.();
     const counts: Record<string, number> = { pass: 0 };
     const results = [];
     for (const item of body.items) {
