@@ -90,16 +90,31 @@ export const jobs = sqliteTable(
 
 export const TASK_STATES = ["queued", "running", "done", "cancelled"] as const;
 
+export interface ChildTask {
+  id: string;
+  kind: "retry" | "refill";
+  attempt: number;
+  slots: [number, number][];
+  carry: Record<string, { accepted: number; next: number }>;
+  last_error: string | null;
+}
+
 export const tasks = sqliteTable(
   "tasks",
   {
-    // `{job}:{n}` for fan-out tasks, `{parent}.r{attempt}` for retries of deferred candidates.
+    // `{job}:{n}` for fan-out tasks, `{parent}.r{attempt}` for retries of deferred candidates,
+    // `{parent}.u` for refills (recipe `until`).
     id: text("id").primaryKey(),
     jobId: text("job_id").notNull(),
     seq: integer("seq").notNull(),
+    kind: text("kind", { enum: ["fanout", "retry", "refill"] }).notNull().default("fanout"),
     attempt: integer("attempt").notNull().default(0),
     // The candidate slots this task owns, as [inputIndex, candidateIndex] pairs.
     slots: text("slots", { mode: "json" }).$type<[number, number][]>().notNull(),
+    // Per input, what earlier rounds left: accepted so far and the next candidate index. Each
+    // input has at most one live continuation (a retry or a refill task), so indexes never clash
+    // and a crash cannot reset the count: this row is written with its parent's settle.
+    carry: text("carry", { mode: "json" }).$type<Record<string, { accepted: number; next: number }>>(),
     state: text("state", { enum: TASK_STATES }).notNull().default("queued"),
     // Lease: which delivery owns the task until when. Its id also names the shard it writes,
     // so a crash between the R2 write and the D1 commit leaves a key the next owner removes.
@@ -116,6 +131,9 @@ export const tasks = sqliteTable(
     // {"length.pass": 3, "math_answer.mismatch": 1, ...}
     filterCounts: text("filter_counts", { mode: "json" }).$type<Record<string, number>>().notNull().default({}),
     lastError: text("last_error"),
+    // The continuations (retry and refill tasks) this task's settle creates, inserted by a
+    // trigger in the same statement, so they exist exactly when the settle took effect.
+    children: text("children", { mode: "json" }).$type<ChildTask[]>(),
     createdAt: integer("created_at").notNull().default(now),
     finishedAt: integer("finished_at"),
   },

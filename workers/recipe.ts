@@ -58,11 +58,24 @@ export const Recipe = z
     prompt: z.object({ system: z.string().max(100_000).optional(), user: z.string().min(1).max(100_000) }).strict(),
     generators: z.array(Generator).min(1).max(16),
     candidates: z.number().int().min(1).max(16).default(1),
+    /** Rejection sampling with refill: keep sampling an input until enough candidates pass. */
+    until: z
+      .object({
+        accepted_per_input: z.number().int().min(1).max(64),
+        max_candidates_per_input: z.number().int().min(1).max(256),
+      })
+      .strict()
+      .refine((u) => u.max_candidates_per_input >= u.accepted_per_input, { message: "max_candidates_per_input must be at least accepted_per_input" })
+      .optional(),
     filters: z.array(FilterSpec).max(32).default([]),
     output: z.object({ kind: z.literal("sft") }).strict().default({ kind: "sft" }),
     budget_usd: z.number().positive().optional(),
   })
   .strict()
+  .refine((r) => !r.until || r.until.max_candidates_per_input >= r.candidates, {
+    message: "until.max_candidates_per_input must be at least candidates (the first round)",
+    path: ["until", "max_candidates_per_input"],
+  })
   .openapi("Recipe");
 export type Recipe = z.infer<typeof Recipe>;
 

@@ -14,13 +14,15 @@ import { costUsd } from "../../models/pricing";
 import { ProviderError } from "../../models/types";
 import { sendAll, type GenerateMessage, type TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
-import { chunkedInserts, db, schema, type Db } from "../db";
+import { db, schema, type Db } from "../db";
 import { intVar, type Env } from "../env";
 import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridRow, type Recipe } from "../recipe";
 import { gzipJsonl, type CandidateRecord } from "../records";
 import { readUploadRows } from "../uploads";
+import type { ChildTask } from "../../d1/schema";
 import { buildMessages, newRecord, pickGenerator } from "./candidate";
+import { continuations, parentOf } from "./continuations";
 import { limiter } from "./limit";
 import { settleJob } from "./settle";
 
@@ -44,6 +46,7 @@ interface TaskResult {
   records: CandidateRecord[];
   deferred: Deferred[];
   filterCounts: Record<string, number>;
+  children?: ChildTask[];
 }
 
 export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<void> {
@@ -69,9 +72,9 @@ export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<voi
     }
     seen.add(msg.task_id);
     if (!task || !job) {
-      // A retry child whose parent has not committed yet (the parent's delivery may still be
+      // A continuation whose parent has not committed yet (the parent's delivery may still be
       // running or be redelivered): wait for it. Otherwise the message is stale.
-      const parentId = msg.task_id.replace(/\.r\d+$/, "");
+      const parentId = parentOf(msg.task_id);
       const parent = parentId !== msg.task_id ? await d1.select().from(schema.tasks).where(eq(schema.tasks.id, parentId)).get() : undefined;
       if (parent && parent.state !== "done" && parent.state !== "cancelled") delivery.retry(10);
       else delivery.ack();
@@ -182,21 +185,16 @@ async function work(
   }
   if (!committing.length) return;
 
-  // 4. Retry children for deferred slots of tasks that otherwise made progress. Queued before
-  // the commit: a child whose parent never commits waits and is then dropped (see claim).
-  const children: TaskMessage[] = [];
-  const childRows: (typeof schema.tasks.$inferInsert)[] = [];
-  let childDelay = 1;
+  // 4. Continuations: retries of deferred slots (delayed as the provider asked) and refills for
+  // `until`. Queued before the commit; their rows are created by the settle itself (trigger),
+  // and a message whose row does not exist yet waits for its parent (see claim).
   for (const r of committing) {
-    if (!r.deferred.length) continue;
-    const attempt = r.delivery.msg.attempt + 1;
-    const id = `${r.task.id.replace(/\.r\d+$/, "")}.r${attempt}`;
-    const slots = r.deferred.map((d) => d.slot);
-    childRows.push({ id, jobId: r.task.jobId, seq: r.task.seq, attempt, slots, lastError: `${r.deferred[0]!.error.code}: ${r.deferred[0]!.error.message}` });
-    children.push({ kind: "generate", job_id: r.task.jobId, task_id: id, slots, attempt });
-    childDelay = Math.max(childDelay, retryDelay(r.deferred));
+    r.children = continuations(r.task, r.delivery.msg.attempt, jobRows.get(r.task.jobId)!.recipe as Recipe, r.records, r.deferred);
+    for (const child of r.children) {
+      const message: TaskMessage = { kind: "generate", job_id: r.task.jobId, task_id: child.id, slots: child.slots, attempt: child.attempt };
+      await sendAll(env.TASKS, [message], child.kind === "retry" ? retryDelay(r.deferred) : undefined);
+    }
   }
-  if (children.length) await sendAll(env.TASKS, children, childDelay);
 
   // 5. One shard per job in this batch, then one D1 transaction for everything.
   const byJob = new Map<string, TaskResult[]>();
@@ -219,7 +217,6 @@ async function work(
     );
     for (const r of rs) statements.push(settleTask(d1, r, key));
   }
-  statements.push(...chunkedInserts(d1, schema.tasks, childRows));
   for (const jobId of byJob.keys()) statements.push(settleJob(d1, jobId));
   try {
     await d1.batch(statements as [(typeof statements)[0], ...typeof statements]);
@@ -264,6 +261,7 @@ function settleTask(d1: Db, r: TaskResult, shardKey: string) {
       outputTokens: sum((x) => x.usage.output_tokens),
       costUsd: sum((x) => x.usage.cost_usd),
       filterCounts: r.filterCounts,
+      children: r.children?.length ? r.children : null,
       finishedAt: Date.now(),
     })
     .where(and(eq(schema.tasks.id, r.task.id), eq(schema.tasks.leaseId, r.task.leaseId!), eq(schema.tasks.state, "running")));
