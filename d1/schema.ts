@@ -90,12 +90,20 @@ export const jobs = sqliteTable(
 
 export const TASK_STATES = ["queued", "running", "done", "cancelled"] as const;
 
+/** What an input's earlier rounds left to its continuation. */
+export interface InputCarry {
+  accepted: number;
+  next: number;
+  /** Preference jobs: a rejected completion still waiting for an accepted partner. */
+  rejected?: import("../workers/records").PairSide;
+}
+
 export interface ChildTask {
   id: string;
   kind: "retry" | "refill";
   attempt: number;
   slots: [number, number][];
-  carry: Record<string, { accepted: number; next: number }>;
+  carry: Record<string, InputCarry>;
   last_error: string | null;
 }
 
@@ -114,7 +122,7 @@ export const tasks = sqliteTable(
     // Per input, what earlier rounds left: accepted so far and the next candidate index. Each
     // input has at most one live continuation (a retry or a refill task), so indexes never clash
     // and a crash cannot reset the count: this row is written with its parent's settle.
-    carry: text("carry", { mode: "json" }).$type<Record<string, { accepted: number; next: number }>>(),
+    carry: text("carry", { mode: "json" }).$type<Record<string, InputCarry>>(),
     state: text("state", { enum: TASK_STATES }).notNull().default("queued"),
     // Lease: which delivery owns the task until when. Its id also names the shard it writes,
     // so a crash between the R2 write and the D1 commit leaves a key the next owner removes.

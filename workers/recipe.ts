@@ -68,7 +68,11 @@ export const Recipe = z
       .refine((u) => u.max_candidates_per_input >= u.accepted_per_input, { message: "max_candidates_per_input must be at least accepted_per_input" })
       .optional(),
     filters: z.array(FilterSpec).max(32).default([]),
-    output: z.object({ kind: z.literal("sft") }).strict().default({ kind: "sft" }),
+    /** `sft`: one accepted sample per record. `preference`: chosen/rejected pairs per input. */
+    output: z
+      .object({ kind: z.enum(["sft", "preference"]) })
+      .strict()
+      .default({ kind: "sft" }),
     budget_usd: z.number().positive().optional(),
   })
   .strict()

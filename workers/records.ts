@@ -27,6 +27,51 @@ export interface CandidateRecord {
   created_at: string;
 }
 
+/** One side of a preference pair, with the metadata of the candidate it came from. */
+export interface PairSide {
+  id: string;
+  candidate: number;
+  content: string;
+  generator: CandidateRecord["generator"];
+  filters: TraceEntry[];
+  usage: CandidateRecord["usage"];
+  status: "accepted" | "rejected";
+  /** The judge's score when a judge ran, else 1 for accepted and 0 for rejected. */
+  score: number;
+  reason?: string;
+}
+
+/**
+ * A preference pair (recipe `output.kind: "preference"`), stored in shards beside the candidate
+ * records it was made from. `prompt`/`chosen`/`rejected` are in the conversational format
+ * preference trainers (e.g. TRL's DPO) read.
+ */
+export interface PairRecord {
+  type: "pair";
+  id: string;
+  job: string;
+  task: string;
+  input_index: number;
+  prompt: Message[];
+  chosen: Message[];
+  rejected: Message[];
+  input: Row;
+  chosen_meta: Omit<PairSide, "content">;
+  rejected_meta: Omit<PairSide, "content">;
+  lineage: CandidateRecord["lineage"];
+  created_at: string;
+}
+
+/** A shard line: a candidate, or a pair made from candidates. */
+export type ShardLine = CandidateRecord | PairRecord;
+export const isPair = (l: ShardLine): l is PairRecord => (l as PairRecord).type === "pair";
+
+/** The preference record of release files. */
+export function toPreferenceRecord(p: PairRecord) {
+  const { job: _j, task: _t, input_index: _i, type: _type, ...rest } = p;
+  return rest;
+}
+
 /** The SFT record of SPEC.md, as it appears in release files. */
 export function toSftRecord(r: CandidateRecord) {
   return {

@@ -2,10 +2,10 @@
 // refill task (recipe `until`) for inputs that still have too few accepted candidates. Each
 // input has at most one live continuation, which carries its accepted count and next candidate
 // index, so rounds never reuse a candidate index and a crash never resets a count.
-import type { ChildTask } from "../../d1/schema";
+import type { ChildTask, InputCarry } from "../../d1/schema";
 import type { schema } from "../db";
 import type { Recipe } from "../recipe";
-import type { CandidateRecord } from "../records";
+import type { CandidateRecord, PairSide } from "../records";
 
 type TaskRow = typeof schema.tasks.$inferSelect;
 
@@ -23,6 +23,8 @@ export function continuations(
   recipe: Recipe,
   records: CandidateRecord[],
   deferred: { slot: [number, number]; error: { code: string; message: string } }[],
+  /** Preference jobs: rejected sides still waiting for a partner, per input. */
+  pendingRejected: Map<number, PairSide> = new Map(),
 ): ChildTask[] {
   const inputs = new Map<number, { accepted: number; next: number; deferred: [number, number][] }>();
   for (const [input, cand] of task.slots) {
@@ -40,15 +42,19 @@ export function continuations(
     if (s.deferred.length) {
       // Pending slots: the retry continues this input, and decides on refills when it ends.
       retry.slots.push(...s.deferred);
-      retry.carry[input] = { accepted: s.accepted, next: s.next };
+      retry.carry[input] = carry(s.accepted, s.next, pendingRejected.get(input));
       continue;
     }
     const until = recipe.until;
     if (!until || s.accepted >= until.accepted_per_input || s.next >= until.max_candidates_per_input) continue;
     const n = Math.min(until.max_candidates_per_input - s.next, refillSize(s.accepted, s.next, until.accepted_per_input, recipe.candidates));
     for (let k = 0; k < n; k++) refill.slots.push([input, s.next + k]);
-    refill.carry[input] = { accepted: s.accepted, next: s.next + n };
+    refill.carry[input] = carry(s.accepted, s.next + n, pendingRejected.get(input));
   }
   if (deferred.length) retry.last_error = `${deferred[0]!.error.code}: ${deferred[0]!.error.message}`;
   return [retry, refill].filter((c) => c.slots.length > 0);
+}
+
+function carry(accepted: number, next: number, rejected: PairSide | undefined): InputCarry {
+  return rejected ? { accepted, next, rejected } : { accepted, next };
 }

@@ -18,11 +18,12 @@ import { db, schema, type Db } from "../db";
 import { intVar, type Env } from "../env";
 import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridRow, type Recipe } from "../recipe";
-import { gzipJsonl, type CandidateRecord } from "../records";
+import { gzipJsonl, type CandidateRecord, type PairRecord, type PairSide } from "../records";
 import { readUploadRows } from "../uploads";
 import type { ChildTask } from "../../d1/schema";
 import { buildMessages, newRecord, pickGenerator } from "./candidate";
 import { continuations, parentOf } from "./continuations";
+import { makePairs } from "./pairs";
 import { limiter } from "./limit";
 import { settleJob } from "./settle";
 
@@ -47,6 +48,8 @@ interface TaskResult {
   deferred: Deferred[];
   filterCounts: Record<string, number>;
   children?: ChildTask[];
+  /** Preference jobs: pairs made from this task's candidates, stored in the same shard. */
+  pairs?: PairRecord[];
 }
 
 export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<void> {
@@ -189,7 +192,15 @@ async function work(
   // `until`. Queued before the commit; their rows are created by the settle itself (trigger),
   // and a message whose row does not exist yet waits for its parent (see claim).
   for (const r of committing) {
-    r.children = continuations(r.task, r.delivery.msg.attempt, jobRows.get(r.task.jobId)!.recipe as Recipe, r.records, r.deferred);
+    const recipe = jobRows.get(r.task.jobId)!.recipe as Recipe;
+    let pending: Map<number, PairSide> | undefined;
+    if (recipe.output.kind === "preference") {
+      const carried = new Map(Object.entries(r.task.carry ?? {}).flatMap(([i, c]) => (c.rejected ? [[Number(i), c.rejected] as const] : [])));
+      const paired = await makePairs(r.records, carried);
+      r.pairs = paired.pairs;
+      pending = paired.pending;
+    }
+    r.children = continuations(r.task, r.delivery.msg.attempt, recipe, r.records, r.deferred, pending);
     for (const child of r.children) {
       const message: TaskMessage = { kind: "generate", job_id: r.task.jobId, task_id: child.id, slots: child.slots, attempt: child.attempt };
       await sendAll(env.TASKS, [message], child.kind === "retry" ? retryDelay(r.deferred) : undefined);
@@ -203,7 +214,7 @@ async function work(
   for (const [jobId, rs] of byJob) {
     const records = rs.flatMap((r) => r.records);
     const key = keys.shard(jobId, leases.get(jobId)!);
-    const body = await gzipJsonl(records);
+    const body = await gzipJsonl([...records, ...rs.flatMap((r) => r.pairs ?? [])]);
     await env.BUCKET.put(key, body, { httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" } });
     statements.push(
       d1.insert(schema.shards).values({

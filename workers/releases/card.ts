@@ -44,7 +44,7 @@ const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 export function renderCard(dataset: DatasetRow, manifest: ReleaseManifest, stats: ReleaseStats): string {
   const license = dataset.license.trim().toLowerCase();
   const licenseLines = HUB_LICENSES.has(license) ? [`license: ${license}`] : ["license: other", `license_name: ${q(dataset.license)}`];
-  const dataFiles = manifest.files.filter((f) => f.config === "default");
+  const dataFiles = manifest.files.filter((f) => f.config !== null);
   const base = `/v1/datasets/${dataset.name}/releases/${manifest.version}/files`;
   const c = stats.completion_chars;
   const total = manifest.counts.candidates.accepted + manifest.counts.candidates.rejected + manifest.counts.candidates.failed;
@@ -65,6 +65,10 @@ export function renderCard(dataset: DatasetRow, manifest: ReleaseManifest, stats
     "  data_files:",
     "  - split: train",
     `    path: ${q("data/train-*.jsonl.gz")}`,
+    // Preference pairs (prompt, chosen, rejected) are their own config.
+    ...(manifest.files.some((f) => f.config === "pairs")
+      ? ["- config_name: pairs", "  data_files:", "  - split: train", `    path: ${q("data/pairs-*.jsonl.gz")}`]
+      : []),
     "---",
   ];
 

@@ -10,15 +10,15 @@ import { db, schema } from "../db";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
-import { readGzipJsonl, toSftRecord, type CandidateRecord } from "../records";
+import { isPair, readGzipJsonl, toPreferenceRecord, toSftRecord, type ShardLine } from "../records";
 import { renderCard } from "./card";
 import { GzipJsonlWriter, MIN_PART_SIZE, putSmall, type WrittenObject } from "./gzip-writer";
 import { StatsCollector, type TeacherShare } from "./stats";
 
 export interface ManifestFile {
   path: string;
-  /** Hugging Face config the file belongs to; null for files that are not data. */
-  config: "default" | null;
+  /** Hugging Face config the file belongs to (`default`: SFT, `pairs`: preference); null for files that are not data. */
+  config: "default" | "pairs" | null;
   /** Rows, for data files only. */
   rows?: number;
   bytes: number;
@@ -31,7 +31,7 @@ export interface ReleaseManifest {
   parent: string | null;
   created_at: string;
   files: ManifestFile[];
-  counts: { rows: number; shards: number; jobs: number; candidates: { accepted: number; rejected: number; failed: number } };
+  counts: { rows: number; pairs: number; shards: number; jobs: number; candidates: { accepted: number; rejected: number; failed: number } };
   recipes: { sha256: string; jobs: number }[];
   teachers: TeacherShare[];
   filters: Record<string, number>;
@@ -160,7 +160,7 @@ async function claimVersion(env: Env, datasetId: string, now: Date, parentId: st
  * whose task owns the shard: a task that lost its lease may have left records in a shard that
  * is not its own, and those are counted by the shard that owns the task instead.
  */
-export async function* ownedRecords(env: Env, datasetId: string, low: number, high: number): AsyncGenerator<{ shard: ShardRow; record: CandidateRecord }> {
+export async function* ownedRecords(env: Env, datasetId: string, low: number, high: number): AsyncGenerator<{ shard: ShardRow; record: ShardLine }> {
   const d1 = db(env);
   let cursor = low;
   for (;;) {
@@ -185,7 +185,7 @@ export async function* ownedRecords(env: Env, datasetId: string, low: number, hi
       const obj = await env.BUCKET.get(shard.key);
       // Publishing without it would silently drop samples the dataset claims to have.
       if (!obj) throw new Error(`shard ${shard.id} (${shard.key}) is indexed in D1 but missing from R2`);
-      for await (const record of readGzipJsonl<CandidateRecord>(obj.body)) if (owned.has(record.task)) yield { shard, record };
+      for await (const record of readGzipJsonl<ShardLine>(obj.body)) if (owned.has(record.task)) yield { shard, record };
     }
     if (page.length < SHARD_PAGE) return;
     cursor = page[page.length - 1]!.id;
@@ -208,37 +208,58 @@ async function build(
   const candidates = { accepted: 0, rejected: 0, failed: 0 };
   const shardIds = new Set<number>();
   const jobIds = new Set<string>();
-  const dataFiles: (WrittenObject & { path: string })[] = [];
 
-  let file: GzipJsonlWriter | null = null;
-  let path = "";
-  const openFile = () => {
-    path = `data/train-${String(dataFiles.length).padStart(5, "0")}.jsonl.gz`;
-    written.push(key(path));
-    return new GzipJsonlWriter(env.BUCKET, key(path), partSize);
+  // One rolling writer per config: SFT samples (`default`) and preference pairs (`pairs`).
+  const writers = {
+    default: { prefix: "data/train", file: null as GzipJsonlWriter | null, path: "", files: [] as (WrittenObject & { path: string })[] },
+    pairs: { prefix: "data/pairs", file: null as GzipJsonlWriter | null, path: "", files: [] as (WrittenObject & { path: string })[] },
   };
+  const write = async (config: keyof typeof writers, value: unknown) => {
+    const w = writers[config];
+    if (w.file && w.file.rows >= rowsPerFile) {
+      w.files.push({ path: w.path, ...(await w.file.finish()) });
+      w.file = null;
+    }
+    if (!w.file) {
+      w.path = `${w.prefix}-${String(w.files.length).padStart(5, "0")}.jsonl.gz`;
+      written.push(key(w.path));
+      w.file = new GzipJsonlWriter(env.BUCKET, key(w.path), partSize);
+    }
+    await w.file.writeRecord(value);
+  };
+  let pairs = 0;
   try {
     for await (const { shard, record } of ownedRecords(env, dataset.id, 0, release.shardHigh)) {
       shardIds.add(shard.id);
       jobIds.add(shard.jobId);
+      if (isPair(record)) {
+        pairs++;
+        await write("pairs", toPreferenceRecord(record));
+        continue;
+      }
       candidates[record.status]++;
       if (record.status !== "accepted") continue;
-      if (file && file.rows >= rowsPerFile) {
-        dataFiles.push({ path, ...(await file.finish()) });
-        file = null;
-      }
-      file ??= openFile();
-      await file.writeRecord(toSftRecord(record));
+      await write("default", toSftRecord(record));
       stats.add(record);
     }
-    // An empty release still has one (empty) data file, so the card's data_files glob matches.
-    file ??= openFile();
-    dataFiles.push({ path, ...(await file.finish()) });
-    file = null;
+    // The SFT config always has a (possibly empty) data file, so the card's data_files glob matches.
+    for (const [config, w] of Object.entries(writers)) {
+      if (!w.file && config === "default" && !w.files.length) {
+        w.path = `${w.prefix}-00000.jsonl.gz`;
+        written.push(key(w.path));
+        w.file = new GzipJsonlWriter(env.BUCKET, key(w.path), partSize);
+      }
+      if (w.file) w.files.push({ path: w.path, ...(await w.file.finish()) });
+      w.file = null;
+    }
   } catch (e) {
-    await file?.abort(e);
+    for (const w of Object.values(writers)) await w.file?.abort(e);
     throw e;
   }
+  const dataFiles = [
+    ...writers.default.files.map((f) => ({ ...f, config: "default" as const })),
+    ...writers.pairs.files.map((f) => ({ ...f, config: "pairs" as const })),
+  ];
 
   const [filters, recipes] = await Promise.all([filterCounts(env, dataset.id, release.shardHigh), recipeHashes(env, dataset.id, release.shardHigh)]);
   const result = stats.result(filters);
@@ -248,8 +269,8 @@ async function build(
     version: release.version,
     parent: parentVersion,
     created_at: now.toISOString(),
-    files: dataFiles.map((f) => ({ path: f.path, config: "default", rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
-    counts: { rows: stats.rows, shards: shardIds.size, jobs: jobIds.size, candidates },
+    files: dataFiles.map((f) => ({ path: f.path, config: f.config, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
+    counts: { rows: stats.rows, pairs, shards: shardIds.size, jobs: jobIds.size, candidates },
     recipes,
     teachers: result.teachers,
     filters,

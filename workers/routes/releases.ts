@@ -27,7 +27,7 @@ const Manifest = z
     files: z.array(
       z.object({
         path: z.string().openapi({ example: "data/train-00000.jsonl.gz" }),
-        config: z.enum(["default"]).nullable(),
+        config: z.enum(["default", "pairs"]).nullable(),
         rows: z.number().optional(),
         bytes: z.number(),
         sha256: z.string(),
@@ -35,6 +35,7 @@ const Manifest = z
     ),
     counts: z.object({
       rows: z.number(),
+      pairs: z.number(),
       shards: z.number(),
       jobs: z.number(),
       candidates: z.object({ accepted: z.number(), rejected: z.number(), failed: z.number() }),
