@@ -21,3 +21,5 @@ export function startFakeOpenAI(opts?: {
   recordingsPath?: string;
   keepAlive?: boolean;
 }): Promise<FakeOpenAI>;
+/** The grader's reply for a `judge-…` model name (judge mode), or null for any other model. */
+export function judgeAnswer(model: string, prompt: string): string | null;

@@ -148,6 +148,38 @@ function candidateHeader(req) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Judge mode: models named `judge-…` answer like an LLM grader, in the format the name asks
+// for, so score parsing can be tested deterministically against the real wire format.
+
+/**
+ * The grader's reply for a `judge-…` model, or null for any other model.
+ *   judge-7 / judge-7.5           → "7" / "7.5"
+ *   judge-score-8-of-10           → reasoning, then "Score: 8/10"
+ *   judge-rating-4-of-5           → "Rating: 4/5"
+ *   judge-outof-8-of-10           → "I would give this response 8 out of 10."
+ *   judge-json-9                  → '{"score": 9, "reason": "..."}' in a ```json fence
+ *   judge-garbage                 → prose with no grade
+ *   judge-echo                    → the last user message, verbatim (to see the rendered rubric)
+ *   judge-flaky-500-<grade>       → one 500 per prompt (see modelFault), then "<grade>"
+ * Unknown judge-… shapes answer like judge-garbage.
+ */
+export function judgeAnswer(model, prompt) {
+  if (!model.startsWith("judge-")) return null;
+  const spec = model.slice("judge-".length);
+  let m;
+  if (spec === "echo") return prompt;
+  if ((m = /^(\d+(?:\.\d+)?)$/.exec(spec))) return m[1];
+  if ((m = /^score-(\d+(?:\.\d+)?)-of-(\d+)$/.exec(spec)))
+    return `The response answers the question and the steps are mostly correct.\n\nScore: ${m[1]}/${m[2]}`;
+  if ((m = /^rating-(\d+(?:\.\d+)?)-of-(\d+)$/.exec(spec))) return `Rating: ${m[1]}/${m[2]}`;
+  if ((m = /^outof-(\d+(?:\.\d+)?)-of-(\d+)$/.exec(spec))) return `I would give this response ${m[1]} out of ${m[2]}.`;
+  if ((m = /^json-(\d+(?:\.\d+)?)$/.exec(spec)))
+    return "```json\n" + JSON.stringify({ score: Number(m[1]), reason: "clear and correct" }) + "\n```";
+  if ((m = /^flaky-500-(\d+(?:\.\d+)?)$/.exec(spec))) return m[1];
+  return "This response is quite good overall, though it could be clearer in places.";
+}
+
+// ---------------------------------------------------------------------------------------------
 // Seeded PRNG so chaos runs are reproducible from `seed`.
 
 /** mulberry32: tiny, fast, good enough to pick faults. Returns a function yielding [0, 1). */
@@ -340,6 +372,12 @@ export async function startFakeOpenAI({
 
   /** Model-name faults. Returns the fault kind, or null for a normal answer. */
   function modelFault(model, flakyKey) {
+    // judge-flaky-500-<grade>: one 500 per prompt, then the grade (for judge retry tests).
+    if (model.startsWith("judge-flaky-500-")) {
+      if (flakySeen.has(flakyKey)) return null;
+      flakySeen.add(flakyKey);
+      return "500";
+    }
     switch (model) {
       case "fault-429":
         return "429";
@@ -431,10 +469,11 @@ export async function startFakeOpenAI({
           return sendJson(res, 400, errors.badTemperature());
         case "malformed":
           return sendMalformed(res);
-        default:
-          return wire === "anthropic"
-            ? sendAnthropicMessage(res, body, model, answerFor(entry, candidate))
-            : sendCompletion(res, body, model, answerFor(entry, candidate));
+        default: {
+          const judged = judgeAnswer(model, prompt);
+          const answer = judged === null ? answerFor(entry, candidate) : { text: judged, recordingIndex: null, commit() {} };
+          return wire === "anthropic" ? sendAnthropicMessage(res, body, model, answer) : sendCompletion(res, body, model, answer);
+        }
       }
     });
   }

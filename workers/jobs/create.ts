@@ -1,6 +1,7 @@
 // Job creation: everything a recipe could get wrong is checked here, before anything is
 // queued, so a bad recipe is a 400 and never a half-created job.
 import { and, eq } from "drizzle-orm";
+import type { FilterSpec } from "../../filters";
 import { configuredProviders } from "../../models";
 import type { TaskMessage } from "../../queues/task";
 import type { DatasetRow } from "../datasets";
@@ -38,13 +39,7 @@ export async function createJob(env: Env, keyId: string, dataset: DatasetRow, re
     if (prior) return replay(prior, recipeSha256);
   }
 
-  const providers = configuredProviders(env);
-  recipe.generators.forEach((g, i) => {
-    if (!providers.includes(g.provider))
-      throw new ApiError(400, "unknown_provider", `generators.${i}.provider '${g.provider}' is not configured here; configured: ${providers.join(", ")}`, [
-        { path: `generators.${i}.provider`, configured: providers },
-      ]);
-  });
+  checkProviders(env, recipe.generators, recipe.filters);
 
   // Resolve inputs to a count and the fields every row has.
   let uploadId: string | null = null;
@@ -129,6 +124,18 @@ export async function createJob(env: Env, keyId: string, dataset: DatasetRow, re
     throw new ApiError(503, "queue_unavailable", `could not queue the job, nothing was created; retry later (${(e as Error).message})`, [], { "retry-after": "5" });
   }
   return { id, status: "queued", created: true };
+}
+
+/** Every provider a recipe names (teachers and judges) must be one the operator configured. */
+export function checkProviders(env: Env, generators: { provider: string }[], filters: FilterSpec[]) {
+  const providers = configuredProviders(env);
+  const named = [
+    ...generators.map((g, i) => ({ path: `generators.${i}.provider`, provider: g.provider })),
+    ...filters.flatMap((f, i) => (f.type === "judge" ? [{ path: `filters.${i}.provider`, provider: f.provider }] : [])),
+  ];
+  for (const { path, provider } of named)
+    if (!providers.includes(provider))
+      throw new ApiError(400, "unknown_provider", `${path} '${provider}' is not configured here; configured: ${providers.join(", ")}`, [{ path, configured: providers }]);
 }
 
 function replay(prior: typeof schema.jobs.$inferSelect, recipeSha256: string): CreatedJob {

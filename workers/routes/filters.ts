@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { buildFilter, FilterSpec, runChain } from "../../filters";
 import { requireKey } from "../auth";
+import { checkProviders } from "../jobs/create";
 import { bearerSecurity, errors, jsonBody, jsonResponse, router } from "../openapi";
 
 const Item = z.object({
@@ -33,6 +34,7 @@ export const filters = router().openapi(
   async (c) => {
     requireKey(c);
     const body = c.req.valid("json");
+    checkProviders(c.env, [], body.filters);
     // No dataset here: stateful filters (dedup) check within the request, and nothing persists.
     const chain = body.filters.map((spec) => buildFilter(spec, { env: c.env, datasetId: null }));
     for (const f of chain) await f.prepare?.();
