@@ -1,0 +1,81 @@
+// Every filter kind through the product's surfaces: POST /v1/filters/check, and inside a job.
+import { describe, expect, it } from "vitest";
+import { allSamples, api, gsm8k, gsmRecipe, newDataset, newKey, upload, waitForJob } from "./helpers";
+
+const janet = gsm8k[0]!;
+const good = "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\nShe makes 9 * 2 = $18 every day at the farmer's market.\nA: 18";
+
+async function check(key: string, filters: unknown[], items: { input?: object; completion: string }[]) {
+  const r = await api("/v1/filters/check", { method: "POST", key, json: { filters, items } });
+  expect(r.status, r.text).toBe(200);
+  return r.json.results as { pass: boolean; reason: string | null; trace: { name: string; pass: boolean; reason?: string }[] }[];
+}
+
+describe("every filter kind via POST /v1/filters/check", () => {
+  const cases: [string, unknown, string, string, string][] = [
+    // [kind, spec, passing completion, rejected completion, reason]
+    ["length", { type: "length", min_chars: 10, max_chars: 200 }, good, "short", "length.too_short"],
+    ["refusal", { type: "refusal" }, good, "I'm sorry, but I can't help with that request.", "refusal.matched"],
+    ["repetition", { type: "repetition", min_words: 5 }, good, Array(30).fill("the same line again and again").join("\n"), "repetition.duplicate_lines"],
+    ["language", { type: "language", languages: ["eng"], min_chars: 20 }, "The ducks lay sixteen eggs every single day, and she sells what remains at the market.", "Les canards pondent seize oeufs chaque jour, et elle vend le reste au marché du village.", "language.mismatch"],
+    ["regex", { type: "regex", pattern: "A:\\s*\\d+", must_match: true }, good, "no final answer here", "regex.no_match"],
+    ["json_schema", { type: "json_schema", schema: { type: "object", required: ["answer"], properties: { answer: { type: "number" } } } }, '{"answer": 18}', '{"answer": "eighteen"}', "json_schema.invalid"],
+    ["math_answer", { type: "math_answer", reference: "{{answer}}" }, good, "She makes $26.\nA: 26", "math_answer.mismatch"],
+    ["judge", { type: "judge", provider: "openai", model: "judge-json-9", min_score: 7 }, good, "", "judge.low_score"],
+  ];
+
+  it.each(cases)("%s passes the good item and rejects the bad one with its reason", async (kind, spec, pass, reject, reason) => {
+    const key = await newKey();
+    if (kind === "judge") {
+      // A judge that scores 9 passes; the same judge with a higher bar rejects.
+      const [ok] = await check(key, [spec], [{ input: janet, completion: pass }]);
+      expect(ok!.pass).toBe(true);
+      const [no] = await check(key, [{ ...(spec as object), min_score: 9.5 }], [{ input: janet, completion: pass }]);
+      expect(no).toMatchObject({ pass: false, reason });
+      return;
+    }
+    const [ok, no] = await check(key, [spec], [
+      { input: janet, completion: pass },
+      { input: janet, completion: reject },
+    ]);
+    expect(ok!.pass, JSON.stringify(ok)).toBe(true);
+    expect(no).toMatchObject({ pass: false, reason });
+    expect(no!.trace.at(-1)).toMatchObject({ name: kind, pass: false, reason });
+  });
+
+  it("refuses a judge whose provider is not configured", async () => {
+    const key = await newKey();
+    const r = await api("/v1/filters/check", { method: "POST", key, json: { filters: [{ type: "judge", provider: "nope", model: "m" }], items: [{ completion: "x" }] } });
+    expect(r.status).toBe(400);
+    expect(r.json.error.code).toBe("unknown_provider");
+  });
+});
+
+describe("filter kinds inside a job", () => {
+  it("runs a chain of heuristics, the verifier and a judge, and counts judge usage", async () => {
+    const key = await newKey();
+    const ds = await newDataset(key);
+    const up = await upload(key, ds, gsm8k.slice(0, 6));
+    const filters = [
+      { type: "length", min_chars: 20, max_chars: 8000 },
+      { type: "refusal" },
+      { type: "repetition", min_words: 150 },
+      { type: "language", languages: ["en"] },
+      { type: "regex", pattern: "A:\\s*-?[\\d,.]+", must_match: true },
+      { type: "math_answer", reference: "{{answer}}" },
+      { type: "judge", provider: "openai", model: "judge-json-9", min_score: 7 },
+    ];
+    const created = await api("/v1/jobs", { method: "POST", key, json: gsmRecipe(ds, { upload: up.json.id }, { filters }) });
+    expect(created.status, created.text).toBe(202);
+    const job = await waitForJob(key, created.json.id);
+    expect(job.status).toBe("done");
+    expect(job.candidates.accepted + job.candidates.rejected).toBe(24);
+    expect(job.filters["judge.pass"]).toBe(job.candidates.accepted);
+    expect(job.filters["math_answer.pass"]).toBe(job.candidates.accepted);
+    const accepted = await allSamples(key, job.id, "accepted");
+    expect(accepted.every((s) => s.filters.map((f: any) => f.name).join() === filters.map((f) => f.type).join())).toBe(true);
+    // The judge's tokens are part of the candidate's usage.
+    const judged = accepted[0];
+    expect(judged.usage.input_tokens).toBeGreaterThan(judged.messages.map((m: any) => m.content).join("").length / 4);
+  });
+});
