@@ -10,3 +10,10 @@ export const shard = (jobId: string, leaseId: string) => `jobs/${jobId}/shards/$
 /** Release layout, as in SPEC.md. */
 export const releasePrefix = (dataset: string, version: string) => `datasets/${dataset}/releases/${version}/`;
 export const releaseFile = (dataset: string, version: string, path: string) => `${releasePrefix(dataset, version)}${path}`;
+
+/** Dataset-wide dedup index (filters/dedup.ts): immutable snapshots and per-batch deltas. */
+export const dedupIndexPrefix = (datasetId: string) => `datasets/${datasetId}/index/dedup/`;
+export const dedupSnapshot = (datasetId: string, name: string) => `${dedupIndexPrefix(datasetId)}snap-${name}.bin`;
+export const dedupDelta = (datasetId: string, name: string) => `${dedupIndexPrefix(datasetId)}delta-${name}.bin`;
+/** The authority dedup index as of a release (for an incremental compile to start from). */
+export const dedupReleaseIndex = (datasetId: string, version: string) => `${dedupIndexPrefix(datasetId)}release-${version}.bin`;

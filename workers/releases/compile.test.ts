@@ -56,7 +56,7 @@ describe("compileRelease", () => {
       ["stats.json", null, undefined],
       ["README.md", null, undefined],
     ]);
-    expect(m.counts).toEqual({ rows: 5, pairs: 0, shards: 2, jobs: 2, candidates: { accepted: 5, rejected: 1, failed: 1 } });
+    expect(m.counts).toEqual({ rows: 5, pairs: 0, shards: 2, jobs: 2, candidates: { accepted: 5, rejected: 1, failed: 1 }, removed_at_compile: { decontaminate: 0, dedup_exact: 0, dedup_near: 0 } });
     expect(m.recipes).toEqual([
       { sha256: "1".repeat(64), jobs: 1 },
       { sha256: "2".repeat(64), jobs: 1 },

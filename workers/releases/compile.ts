@@ -11,7 +11,9 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { isPair, readGzipJsonl, toPreferenceRecord, toSftRecord, type ShardLine } from "../records";
+import type { Recipe } from "../recipe";
 import { renderCard } from "./card";
+import { releaseGuards, type Removed } from "./guards";
 import { GzipJsonlWriter, MIN_PART_SIZE, putSmall, type WrittenObject } from "./gzip-writer";
 import { StatsCollector, type TeacherShare } from "./stats";
 
@@ -31,7 +33,15 @@ export interface ReleaseManifest {
   parent: string | null;
   created_at: string;
   files: ManifestFile[];
-  counts: { rows: number; pairs: number; shards: number; jobs: number; candidates: { accepted: number; rejected: number; failed: number } };
+  counts: {
+    rows: number;
+    pairs: number;
+    shards: number;
+    jobs: number;
+    candidates: { accepted: number; rejected: number; failed: number };
+    /** Accepted samples the compile-time authority pass removed (dedup, decontamination). */
+    removed_at_compile: Removed;
+  };
   recipes: { sha256: string; jobs: number }[];
   teachers: TeacherShare[];
   filters: Record<string, number>;
@@ -228,17 +238,20 @@ async function build(
     await w.file.writeRecord(value);
   };
   let pairs = 0;
+  const guards = await releaseGuards(env, dataset.id, await releaseRecipes(env, dataset.id, release.shardHigh), await acceptedEstimate(env, dataset.id, release.shardHigh));
   try {
     for await (const { shard, record } of ownedRecords(env, dataset.id, 0, release.shardHigh)) {
       shardIds.add(shard.id);
       jobIds.add(shard.jobId);
       if (isPair(record)) {
+        if (!guards.keepPair(record)) continue;
         pairs++;
         await write("pairs", toPreferenceRecord(record));
         continue;
       }
       candidates[record.status]++;
       if (record.status !== "accepted") continue;
+      if (!guards.keep(record)) continue;
       await write("default", toSftRecord(record));
       stats.add(record);
     }
@@ -262,7 +275,8 @@ async function build(
   ];
 
   const [filters, recipes] = await Promise.all([filterCounts(env, dataset.id, release.shardHigh), recipeHashes(env, dataset.id, release.shardHigh)]);
-  const result = stats.result(filters);
+  const removed = guards.removed();
+  const result = { ...stats.result(filters), removed_at_compile: removed };
 
   const manifest: ReleaseManifest = {
     dataset: dataset.name,
@@ -270,7 +284,7 @@ async function build(
     parent: parentVersion,
     created_at: now.toISOString(),
     files: dataFiles.map((f) => ({ path: f.path, config: f.config, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
-    counts: { rows: stats.rows, pairs, shards: shardIds.size, jobs: jobIds.size, candidates },
+    counts: { rows: stats.rows, pairs, shards: shardIds.size, jobs: jobIds.size, candidates, removed_at_compile: removed },
     recipes,
     teachers: result.teachers,
     filters,
@@ -287,7 +301,21 @@ async function build(
   // Last: a manifest in R2 means every file it lists is already there.
   written.push(key("manifest.json"));
   await putSmall(env.BUCKET, key("manifest.json"), JSON.stringify(manifest, null, 2) + "\n", "application/json");
+  await guards.finish();
   return manifest;
+}
+
+/** The recipes of the jobs whose shards the release covers. */
+async function releaseRecipes(env: Env, datasetId: string, high: number): Promise<Recipe[]> {
+  const rows = await env.DB.prepare(`SELECT recipe FROM jobs WHERE id IN (SELECT DISTINCT job_id FROM shards WHERE dataset_id = ?1 AND id <= ?2)`)
+    .bind(datasetId, high)
+    .all<{ recipe: string }>();
+  return rows.results.map((r) => JSON.parse(r.recipe) as Recipe);
+}
+
+async function acceptedEstimate(env: Env, datasetId: string, high: number): Promise<number> {
+  const row = await env.DB.prepare(`SELECT coalesce(sum(accepted), 0) AS n FROM shards WHERE dataset_id = ?1 AND id <= ?2`).bind(datasetId, high).first<{ n: number }>();
+  return row?.n ?? 0;
 }
 
 /** Filter counts of the tasks whose records the release holds, summed in D1 rather than here. */

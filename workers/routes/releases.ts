@@ -39,6 +39,7 @@ const Manifest = z
       shards: z.number(),
       jobs: z.number(),
       candidates: z.object({ accepted: z.number(), rejected: z.number(), failed: z.number() }),
+      removed_at_compile: z.object({ decontaminate: z.number(), dedup_exact: z.number(), dedup_near: z.number() }),
     }),
     recipes: z.array(z.object({ sha256: z.string(), jobs: z.number() })),
     teachers: z.array(z.object({ provider: z.string(), model: z.string(), rows: z.number(), share: z.number() })),
