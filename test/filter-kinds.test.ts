@@ -43,6 +43,24 @@ describe("every filter kind via POST /v1/filters/check", () => {
     expect(no!.trace.at(-1)).toMatchObject({ name: kind, pass: false, reason });
   });
 
+  it("dedup rejects the second copy of a completion within the request", async () => {
+    const key = await newKey();
+    const [a, b, c] = await check(key, [{ type: "dedup" }], [{ completion: good }, { completion: good.toUpperCase() }, { completion: "Something else entirely, and long enough to shingle." }]);
+    expect(a!.pass).toBe(true);
+    expect(b).toMatchObject({ pass: false, reason: "dedup.exact" });
+    expect(c!.pass).toBe(true);
+  });
+
+  it("decontaminate rejects benchmark text and passes ordinary text", async () => {
+    const key = await newKey();
+    const [bench, plain] = await check(key, [{ type: "decontaminate", fields: ["completion"] }], [
+      { completion: `Here is a nice problem: ${janet.question}` },
+      { completion: good },
+    ]);
+    expect(bench).toMatchObject({ pass: false, reason: "decontaminate.overlap" });
+    expect(plain!.pass).toBe(true);
+  });
+
   it("refuses a judge whose provider is not configured", async () => {
     const key = await newKey();
     const r = await api("/v1/filters/check", { method: "POST", key, json: { filters: [{ type: "judge", provider: "nope", model: "m" }], items: [{ completion: "x" }] } });
