@@ -55,7 +55,8 @@ describe("every filter kind via POST /v1/filters/check", () => {
     const key = await newKey();
     const [bench, plain] = await check(key, [{ type: "decontaminate", fields: ["completion"] }], [
       { completion: `Here is a nice problem: ${janet.question}` },
-      { completion: good },
+      // (The Janet solution above would not pass: it is GSM8K's own reference answer.)
+      { completion: "To find the total, add the prices of the three books and subtract the coupon from the sum before tax." },
     ]);
     expect(bench).toMatchObject({ pass: false, reason: "decontaminate.overlap" });
     expect(plain!.pass).toBe(true);
