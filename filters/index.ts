@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { FilterDefinition } from "./define";
 import { decontaminate } from "./decontaminate";
 import { dedup } from "./dedup";
+import { jsTests } from "./js-tests";
 import { jsonSchema } from "./json-schema";
 import { judge } from "./judge";
 import { language } from "./language";
@@ -16,10 +17,10 @@ import { regex } from "./regex";
 import { repetition } from "./repetition";
 import type { Candidate, Filter, FilterContext, FilterDeps, FilterUsage, Row, TraceEntry } from "./types";
 
-const DEFINITIONS = [length, refusal, repetition, language, regex, jsonSchema, mathAnswer, judge, dedup, decontaminate] as const satisfies readonly FilterDefinition<any>[];
+const DEFINITIONS = [length, refusal, repetition, language, regex, jsonSchema, mathAnswer, jsTests, judge, dedup, decontaminate] as const satisfies readonly FilterDefinition<any>[];
 export const FILTER_TYPES = DEFINITIONS.map((d) => d.type);
 
-export const FilterSpec = z.discriminatedUnion("type", [length.options, refusal.options, repetition.options, language.options, regex.options, jsonSchema.options, mathAnswer.options, judge.options, dedup.options, decontaminate.options], {
+export const FilterSpec = z.discriminatedUnion("type", [length.options, refusal.options, repetition.options, language.options, regex.options, jsonSchema.options, mathAnswer.options, jsTests.options, judge.options, dedup.options, decontaminate.options], {
   error: (issue) =>
     issue.code === "invalid_union" && (issue as { note?: string }).note === "No matching discriminator"
       ? `unknown filter type; known types: ${FILTER_TYPES.join(", ")}`

@@ -62,6 +62,19 @@ describe("every filter kind via POST /v1/filters/check", () => {
     expect(plain!.pass).toBe(true);
   });
 
+  it("js_tests runs model-written JavaScript against its tests in the sandbox", async () => {
+    const key = await newKey();
+    const spec = { type: "js_tests", prelude: "const add = (a, b) => {\n", tests: "console.assert(add(2, 3) === 5);" };
+    const [ok, wrong, loop] = await check(key, [spec], [
+      { completion: "```js\nconst add = (a, b) => a + b;\n```" },
+      { completion: "  return a - b;\n}" },
+      { completion: "  while (true) {}\n}" },
+    ]);
+    expect(ok!.pass, JSON.stringify(ok)).toBe(true);
+    expect(wrong).toMatchObject({ pass: false, reason: "js_tests.assert_failed" });
+    expect(loop).toMatchObject({ pass: false, reason: "js_tests.timeout" });
+  });
+
   it("refuses a judge whose provider is not configured", async () => {
     const key = await newKey();
     const r = await api("/v1/filters/check", { method: "POST", key, json: { filters: [{ type: "judge", provider: "nope", model: "m" }], items: [{ completion: "x" }] } });
