@@ -10,7 +10,7 @@
  * of 6 to n-1 words, a few short GSM8K solutions, are matched whole). N-grams are compared by
  * 64 bits (two 32-bit hashes), so a match is a real shared run of n words, not a hash
  * collision: in 21k passages of ordinary prose not one shared a 13-gram with the benchmarks
- * (bench/filters/RESULTS-dedup.md). GSM8K calculator annotations (`<<16-3-4=9>>`) are removed
+ * (BENCHMARKS.md). GSM8K calculator annotations (`<<16-3-4=9>>`) are removed
  * from checked texts, as from the shipped solutions.
  *
  * Which fields: by default both the completion and the prompt (system + user messages). The

@@ -5,7 +5,7 @@
  * whitespace collapsed), compared by a 64-bit hash. Near: MinHash over word 5-gram shingles,
  * 8 LSH bands × 5 rows; a candidate is a near-duplicate when at least m bands agree with the
  * index, m derived from the `near` threshold (0.85 → 2 bands; measured recall at J ≥ 0.85 in
- * bench/filters/RESULTS-dedup.md). By default the completion is compared (`on: "completion"`);
+ * BENCHMARKS.md). By default the completion is compared (`on: "completion"`);
  * `on: "sample"` compares prompt + completion, for datasets where different prompts may share
  * short answers.
  *

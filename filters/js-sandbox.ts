@@ -14,7 +14,7 @@
 // - Stack: `setMaxStackSize` ≤ 256 KB (QuickJS's shadow stack in this build is 5 MB; larger
 //   QuickJS limits let the host's own stack overflow first, which is handled but not clean).
 // - Errors: building an Error costs far more real time than the poll count sees; backtraces are
-//   off (see BOOTSTRAP) to keep throw-heavy code within a small factor (RESULTS-js.md).
+//   off (see BOOTSTRAP) to keep throw-heavy code within a small factor (BENCHMARKS.md).
 // - Host access: the context has no fetch, require, timers, process or host objects. What is
 //   added: a `console` (written in JS inside the sandbox; its results are read back through a
 //   handle the sandboxed code cannot reach), inert `module`/`exports` stubs so
