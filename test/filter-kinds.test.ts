@@ -110,4 +110,27 @@ describe("filter kinds inside a job", () => {
     const judged = accepted[0];
     expect(judged.usage.input_tokens).toBeGreaterThan(judged.messages.map((m: any) => m.content).join("").length / 4);
   });
+
+  it("runs js_tests and json_schema inside a job, with their reasons in progress and traces", async () => {
+    const key = await newKey();
+    const ds = await newDataset(key);
+    // The loopback teacher answers prompts it has no recording for with a short prose answer,
+    // which is neither a passing program nor JSON: both kinds must reject it with their reason.
+    const rows = [{ prompt: "const add = (a, b) => {\n", test: "console.assert(add(1, 1) === 2);" }];
+    for (const [filter, reason] of [
+      [{ type: "js_tests", prelude: "{{prompt}}", tests: "{{test}}" }, "js_tests."],
+      [{ type: "json_schema", schema: { type: "object" } }, "json_schema.not_json"],
+    ] as const) {
+      const created = await api("/v1/jobs", {
+        method: "POST",
+        key,
+        json: { dataset: ds, inputs: { rows }, prompt: { user: "Complete:\n{{prompt}}" }, generators: [{ provider: "openai", model: "any-model" }], candidates: 2, filters: [filter] },
+      });
+      expect(created.status, created.text).toBe(202);
+      const job = await waitForJob(key, created.json.id);
+      expect(job.candidates).toMatchObject({ planned: 2, rejected: 2 });
+      const rejected = await allSamples(key, job.id, "rejected");
+      expect(rejected.every((r) => r.reason.startsWith(reason) && r.filters.at(-1).name === filter.type)).toBe(true);
+    }
+  });
 });
