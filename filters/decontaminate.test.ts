@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import gsmRaw from "../../shared/data/gsm8k-test.jsonl?raw";
-import heRaw from "../../shared/data/humaneval-x-js.jsonl?raw";
+// Shipped subsets (a fresh clone has no ../shared): the first 200 GSM8K test problems, all 164 HumanEval-X JS prompts.
+import gsmRaw from "../examples/gsm8k/problems.jsonl?raw";
+import heRaw from "../test/data/humaneval-x-js.jsonl?raw";
 import * as keys from "../r2/keys";
 import type { Env } from "../workers/env";
 import { benchmarkIndex, createDecontaminator, decontaminate, decontaminateFilter, DecontaminateOptions } from "./decontaminate";
