@@ -90,6 +90,13 @@ export const jobs = sqliteTable(
 
 export const TASK_STATES = ["queued", "running", "done", "cancelled"] as const;
 
+export interface ModelUsage {
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
 /** What an input's earlier rounds left to its continuation. */
 export interface InputCarry {
   accepted: number;
@@ -138,6 +145,9 @@ export const tasks = sqliteTable(
     costUsd: real("cost_usd").notNull().default(0),
     // {"length.pass": 3, "math_answer.mismatch": 1, ...}
     filterCounts: text("filter_counts", { mode: "json" }).$type<Record<string, number>>().notNull().default({}),
+    // {"openai/gpt-4o-mini": {calls, input_tokens, output_tokens, cost_usd}, ...}: teachers and
+    // judges, so GET /v1/usage can report per model and day without a row per call.
+    usageByModel: text("usage_by_model", { mode: "json" }).$type<Record<string, ModelUsage>>(),
     lastError: text("last_error"),
     // The continuations (retry and refill tasks) this task's settle creates, inserted by a
     // trigger in the same statement, so they exist exactly when the settle took effect.

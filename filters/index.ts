@@ -44,8 +44,9 @@ export interface ChainVerdict {
   /** The namespaced reason of the first rejection. */
   reason?: string;
   trace: TraceEntry[];
-  /** What the filters themselves spent (LLM judges). */
+  /** What the filters themselves spent (LLM judges), in total and call by call. */
   usage: FilterUsage;
+  calls: FilterUsage[];
 }
 
 /** Renders `{{field}}` against the input row only: no lambdas, no HTML escaping. */
@@ -58,6 +59,7 @@ export async function runChain(filters: Filter[], candidate: Candidate): Promise
   const ctx: FilterContext = { render: (t) => renderTemplate(t, candidate.input) };
   const trace: TraceEntry[] = [];
   const usage: FilterUsage = { input_tokens: 0, output_tokens: 0, cost_usd: 0 };
+  const calls: FilterUsage[] = [];
   for (const f of filters) {
     let r;
     try {
@@ -70,11 +72,12 @@ export async function runChain(filters: Filter[], candidate: Candidate): Promise
       usage.input_tokens += r.usage.input_tokens;
       usage.output_tokens += r.usage.output_tokens;
       usage.cost_usd += r.usage.cost_usd;
+      calls.push(r.usage);
     }
     trace.push({ name: f.name, ...r });
-    if (!r.pass) return { pass: false, reason: r.reason ?? `${f.name}.rejected`, trace, usage };
+    if (!r.pass) return { pass: false, reason: r.reason ?? `${f.name}.rejected`, trace, usage, calls };
   }
-  return { pass: true, trace, usage };
+  return { pass: true, trace, usage, calls };
 }
 
 /** Per-filter counts in the shape kept on tasks and shown in progress: `name.pass`, or the reason. */

@@ -166,7 +166,12 @@ export function judgeFilter(opts: JudgeOptions, deps: { env: Env }): Filter {
       for (let attempt = 0; ; attempt++) {
         try {
           const r = await provider.chat({ model: opts.model, messages, params, input: candidate.input, candidate: 0 });
-          const usage = { input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: costUsd(opts.model, r.inputTokens, r.outputTokens) };
+          const usage = {
+            input_tokens: r.inputTokens,
+            output_tokens: r.outputTokens,
+            cost_usd: costUsd(opts.model, r.inputTokens, r.outputTokens),
+            model: `${opts.provider}/${opts.model}`,
+          };
           const parsed = parseScore(r.text, opts.scale);
           const quoted = r.text.replace(/\s+/g, " ").trim();
           if (!parsed) return { pass: false, reason: "judge.unparsable", detail: `no grade in "${quoted.slice(0, 200)}"`, usage };

@@ -24,6 +24,8 @@ export interface FilterUsage {
   input_tokens: number;
   output_tokens: number;
   cost_usd: number;
+  /** `provider/model` that was called, for per-model metering. */
+  model?: string;
 }
 
 export interface FilterResult {

@@ -12,6 +12,7 @@ import { filters } from "./routes/filters";
 import { jobs } from "./routes/jobs";
 import { keys } from "./routes/keys";
 import { releases } from "./routes/releases";
+import { usage } from "./routes/usage";
 
 export const app = router();
 
@@ -40,6 +41,7 @@ app.route("/", datasets);
 app.route("/", jobs);
 app.route("/", releases);
 app.route("/", filters);
+app.route("/", usage);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
 app.openAPIRegistry.registerComponent("securitySchemes", "admin", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });

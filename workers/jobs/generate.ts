@@ -20,7 +20,7 @@ import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridRow, type Recipe } from "../recipe";
 import { gzipJsonl, type CandidateRecord, type PairRecord, type PairSide } from "../records";
 import { readUploadRows } from "../uploads";
-import type { ChildTask } from "../../d1/schema";
+import type { ChildTask, ModelUsage } from "../../d1/schema";
 import { buildMessages, newRecord, pickGenerator } from "./candidate";
 import { continuations, parentOf } from "./continuations";
 import { makePairs } from "./pairs";
@@ -50,6 +50,8 @@ interface TaskResult {
   children?: ChildTask[];
   /** Preference jobs: pairs made from this task's candidates, stored in the same shard. */
   pairs?: PairRecord[];
+  /** Model calls this task paid for, per `provider/model` (teachers and judges). */
+  usageByModel: Record<string, ModelUsage>;
 }
 
 export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<void> {
@@ -153,7 +155,7 @@ async function work(
     claimed.map(async ({ delivery, task, job }) => {
       const recipe = job.recipe as Recipe;
       const plan = plans.get(job.id)!;
-      const result: TaskResult = { task, delivery, records: [], deferred: [], filterCounts: {} };
+      const result: TaskResult = { task, delivery, records: [], deferred: [], filterCounts: {}, usageByModel: {} };
       await Promise.all(
         delivery.msg.slots.map(([inputIndex, cand]) =>
           run(async () => {
@@ -164,6 +166,7 @@ async function work(
               else result.deferred.push({ slot: [inputIndex, cand], error: outcome.deferred });
             } else {
               result.records.push(outcome.record);
+              for (const call of outcome.calls ?? []) addUsage(result.usageByModel, call);
               if (outcome.verdict) countVerdict(result.filterCounts, outcome.verdict);
             }
           }),
@@ -272,6 +275,7 @@ function settleTask(d1: Db, r: TaskResult, shardKey: string) {
       outputTokens: sum((x) => x.usage.output_tokens),
       costUsd: sum((x) => x.usage.cost_usd),
       filterCounts: r.filterCounts,
+      usageByModel: r.usageByModel,
       children: r.children?.length ? r.children : null,
       finishedAt: Date.now(),
     })
@@ -316,7 +320,16 @@ class InputCache {
   }
 }
 
-type SlotOutcome = { record: CandidateRecord; verdict?: Awaited<ReturnType<typeof runChain>> } | { deferred: ProviderError };
+type Call = { model: string; input_tokens: number; output_tokens: number; cost_usd: number };
+type SlotOutcome = { record: CandidateRecord; verdict?: Awaited<ReturnType<typeof runChain>>; calls?: Call[] } | { deferred: ProviderError };
+
+function addUsage(into: Record<string, ModelUsage>, c: Call) {
+  const u = (into[c.model] ??= { calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 });
+  u.calls++;
+  u.input_tokens += c.input_tokens;
+  u.output_tokens += c.output_tokens;
+  u.cost_usd += c.cost_usd;
+}
 
 async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number): Promise<SlotOutcome> {
   const gen = pickGenerator(recipe, job.id, inputIndex, cand);
@@ -333,13 +346,20 @@ async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, ta
     return { record: { ...base, status: "failed", error: { code: err.code, message: err.message } } };
   }
   const verdict = await runChain(plan.filters, { input: row, messages, completion: result.text });
+  const teacher: Call = {
+    model: `${gen.provider}/${gen.model}`,
+    input_tokens: result.inputTokens,
+    output_tokens: result.outputTokens,
+    cost_usd: costUsd(gen.model, result.inputTokens, result.outputTokens),
+  };
   // A candidate's usage is what it cost to make and to judge: the teacher's call plus any
   // filter's own model calls.
   const usage = {
-    input_tokens: result.inputTokens + verdict.usage.input_tokens,
-    output_tokens: result.outputTokens + verdict.usage.output_tokens,
-    cost_usd: costUsd(gen.model, result.inputTokens, result.outputTokens) + verdict.usage.cost_usd,
+    input_tokens: teacher.input_tokens + verdict.usage.input_tokens,
+    output_tokens: teacher.output_tokens + verdict.usage.output_tokens,
+    cost_usd: teacher.cost_usd + verdict.usage.cost_usd,
   };
+  const calls = [teacher, ...verdict.calls.map((c) => ({ ...c, model: c.model ?? "filters" }))];
   const record: CandidateRecord = {
     ...base,
     status: verdict.pass ? "accepted" : "rejected",
@@ -348,7 +368,7 @@ async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, ta
     filters: verdict.trace,
     usage,
   };
-  return { record, verdict };
+  return { record, verdict, calls };
 }
 
 async function failedRecord(job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number, err: ProviderError): Promise<CandidateRecord> {
