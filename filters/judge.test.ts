@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { costUsd } from "../models/pricing";
+import { costUsd, DEFAULT_PRICES } from "../models/pricing";
 import { renderTemplate } from "./index";
 import { JudgeOptions, judge, judgeProviderProblem, parseScore, renderRubric } from "./judge";
 import type { Candidate } from "./types";
@@ -33,7 +33,7 @@ describe("judge filter against the fake provider", () => {
     if (!pass) expect(r.reason).toBe("judge.low_score");
     expect(r.usage!.input_tokens).toBeGreaterThan(0);
     expect(r.usage!.output_tokens).toBeGreaterThan(0);
-    expect(r.usage!.cost_usd).toBe(costUsd(model, r.usage!.input_tokens, r.usage!.output_tokens));
+    expect(r.usage!.cost_usd).toBe(costUsd(DEFAULT_PRICES, model, r.usage!.input_tokens, r.usage!.output_tokens));
   });
 
   it("honours min_score and scale", async () => {

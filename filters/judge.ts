@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { getProvider } from "../models";
-import { costUsd } from "../models/pricing";
+import { costUsd, priceTable } from "../models/pricing";
 import { ProviderError, type GenParams, type Provider } from "../models/types";
 import { defineFilter } from "./define";
 import type { Candidate, Filter, FilterResult } from "./types";
@@ -169,7 +169,7 @@ export function judgeFilter(opts: JudgeOptions, deps: { env: Env }): Filter {
           const usage = {
             input_tokens: r.inputTokens,
             output_tokens: r.outputTokens,
-            cost_usd: costUsd(opts.model, r.inputTokens, r.outputTokens),
+            cost_usd: costUsd(priceTable(deps.env), opts.model, r.inputTokens, r.outputTokens),
             model: `${opts.provider}/${opts.model}`,
           };
           const parsed = parseScore(r.text, opts.scale);

@@ -1,6 +1,9 @@
-// USD per million tokens. Shipped defaults; unknown models cost 0 and are flagged in usage so
-// a missing price is visible instead of silently cheap.
-const PRICES: Record<string, { input: number; output: number }> = {
+// USD per million tokens: shipped defaults, overridden per deployment by the MODEL_PRICES var
+// (JSON, e.g. {"my-vllm-model": {"input": 0.1, "output": 0.3}}). Unknown models cost 0, and
+// GET /v1/usage shows their tokens, so a missing price is visible rather than silently cheap.
+export type Prices = Record<string, { input: number; output: number }>;
+
+export const DEFAULT_PRICES: Prices = {
   "gpt-4o-mini": { input: 0.15, output: 0.6 },
   "gpt-4o": { input: 2.5, output: 10 },
   "gpt-4.1-mini": { input: 0.4, output: 1.6 },
@@ -10,8 +13,30 @@ const PRICES: Record<string, { input: number; output: number }> = {
   "gsm8k-gpt3": { input: 0, output: 0 },
 };
 
-export function costUsd(model: string, inputTokens: number, outputTokens: number): number {
-  const p = PRICES[model];
+const parsed = new Map<string, Prices>();
+
+/** The deployment's price table: defaults plus the operator's MODEL_PRICES (parsed once per isolate). */
+export function priceTable(env: { MODEL_PRICES?: string }): Prices {
+  const raw = env.MODEL_PRICES ?? "";
+  let table = parsed.get(raw);
+  if (!table) {
+    table = { ...DEFAULT_PRICES };
+    if (raw) {
+      try {
+        for (const [model, p] of Object.entries(JSON.parse(raw) as Prices))
+          if (Number.isFinite(p?.input) && Number.isFinite(p?.output) && p.input >= 0 && p.output >= 0) table[model] = { input: p.input, output: p.output };
+          else console.error(`MODEL_PRICES: ignoring ${model}: needs non-negative "input" and "output" (USD per 1M tokens)`);
+      } catch (e) {
+        console.error(`MODEL_PRICES is not JSON; using the shipped prices (${(e as Error).message})`);
+      }
+    }
+    parsed.set(raw, table);
+  }
+  return table;
+}
+
+export function costUsd(prices: Prices, model: string, inputTokens: number, outputTokens: number): number {
+  const p = prices[model];
   if (!p) return 0;
   return (inputTokens * p.input + outputTokens * p.output) / 1_000_000;
 }

@@ -14,6 +14,8 @@ export interface Env {
   ADMIN_TOKEN?: string;
   TASK_LEASE_SECONDS?: string;
   PROVIDER_TIMEOUT_MS?: string;
+  /** Operator price overrides, JSON: {"model": {"input": usdPer1M, "output": usdPer1M}}. */
+  MODEL_PRICES?: string;
 }
 
 export type AppContext = { Bindings: Env; Variables: { keyId: string | null } };

@@ -10,7 +10,7 @@ import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
 import { buildFilter, countVerdict, runChain } from "../../filters";
 import type { Row } from "../../filters/types";
 import { getProvider } from "../../models";
-import { costUsd } from "../../models/pricing";
+import { costUsd, priceTable } from "../../models/pricing";
 import { ProviderError } from "../../models/types";
 import { sendAll, type GenerateMessage, type TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
@@ -350,7 +350,7 @@ async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, ta
     model: `${gen.provider}/${gen.model}`,
     input_tokens: result.inputTokens,
     output_tokens: result.outputTokens,
-    cost_usd: costUsd(gen.model, result.inputTokens, result.outputTokens),
+    cost_usd: costUsd(priceTable(env), gen.model, result.inputTokens, result.outputTokens),
   };
   // A candidate's usage is what it cost to make and to judge: the teacher's call plus any
   // filter's own model calls.
