@@ -204,11 +204,15 @@ async function work(
       pending = paired.pending;
     }
     r.children = continuations(r.task, r.delivery.msg.attempt, recipe, r.records, r.deferred, pending);
-    for (const child of r.children) {
-      const message: TaskMessage = { kind: "generate", job_id: r.task.jobId, task_id: child.id, slots: child.slots, attempt: child.attempt };
-      await sendAll(env.TASKS, [message], child.kind === "retry" ? retryDelay(r.deferred) : undefined);
-    }
   }
+  // One sendBatch per delay: refills go at once, retries wait as long as the provider asked.
+  const byDelay = new Map<number, TaskMessage[]>();
+  for (const r of committing)
+    for (const child of r.children ?? []) {
+      const delay = child.kind === "retry" ? retryDelay(r.deferred) : 0;
+      byDelay.set(delay, [...(byDelay.get(delay) ?? []), { kind: "generate", job_id: r.task.jobId, task_id: child.id, slots: child.slots, attempt: child.attempt }]);
+    }
+  for (const [delay, messages] of byDelay) await sendAll(env.TASKS, messages, delay || undefined);
 
   // 5. One shard per job in this batch, then one D1 transaction for everything.
   const byJob = new Map<string, TaskResult[]>();
