@@ -1,8 +1,13 @@
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../d1/schema";
 
 export const db = (env: { DB: D1Database }) => drizzle(env.DB, { schema });
 export type Db = ReturnType<typeof db>;
+
+/** A shard's id by its key, as a subquery: a task settle can point at the shard inserted in
+ * the same D1 batch without a round trip. */
+export const shardIdByKey = (key: string) => sql`(SELECT id FROM shards WHERE key = ${key})`;
 export { schema };
 
 /**

@@ -1,9 +1,9 @@
 // The dead-letter consumer: a task message that exhausted its deliveries still ends with every
 // candidate accounted for, as `failed` with the last error the task saw.
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { GenerateMessage, FanoutMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
-import { db, schema } from "../db";
+import { db, schema, shardIdByKey } from "../db";
 import type { Env } from "../env";
 import { sha256Hex, canonicalJson } from "../ids";
 import type { Recipe } from "../recipe";
@@ -36,7 +36,7 @@ export async function recordDeadTask(env: Env, msg: GenerateMessage): Promise<vo
     d1.insert(schema.shards).values({ key, jobId: job.id, datasetId: job.datasetId, records: records.length, accepted: 0, bytes: body.byteLength }).onConflictDoNothing(),
     d1
       .update(schema.tasks)
-      .set({ state: "done", failed: records.length, lastError: error.message, finishedAt: Date.now(), shardId: sqlShardId(key) })
+      .set({ state: "done", failed: records.length, lastError: error.message, finishedAt: Date.now(), shardId: shardIdByKey(key) })
       .where(and(eq(schema.tasks.id, task.id), inArray(schema.tasks.state, ["queued", "running"]))),
     settleJob(d1, job.id),
   ]);
@@ -50,5 +50,3 @@ export async function recordDeadFanout(env: Env, msg: FanoutMessage): Promise<vo
     .set({ status: "failed", error: `fan-out of tasks from ${msg.from} failed after all retries`, finishedAt: Date.now() })
     .where(and(eq(schema.jobs.id, msg.job_id), inArray(schema.jobs.status, ["queued", "running"])));
 }
-
-const sqlShardId = (key: string) => sql`(SELECT id FROM shards WHERE key = ${key})`;

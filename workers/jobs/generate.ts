@@ -6,7 +6,7 @@
 // counters, so a duplicate delivery can neither duplicate a sample nor double-count. The shard
 // is named after the lease, so a crash between the R2 write and the D1 commit leaves a key the
 // next owner deletes before it starts: no orphan, no duplicate.
-import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, lt, or } from "drizzle-orm";
 import { buildFilter, countVerdict, runChain } from "../../filters";
 import type { Row } from "../../filters/types";
 import { getProvider } from "../../models";
@@ -14,7 +14,7 @@ import { costUsd, priceTable } from "../../models/pricing";
 import { ProviderError } from "../../models/types";
 import { sendAll, type GenerateMessage, type TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
-import { db, schema, type Db } from "../db";
+import { db, schema, shardIdByKey, type Db } from "../db";
 import { intVar, type Env } from "../env";
 import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridRow, type Recipe } from "../recipe";
@@ -270,7 +270,7 @@ function settleTask(d1: Db, r: TaskResult, shardKey: string) {
     .update(schema.tasks)
     .set({
       state: "done",
-      shardId: sql`(SELECT id FROM shards WHERE key = ${shardKey})`,
+      shardId: shardIdByKey(shardKey),
       generated: r.records.filter((x) => x.status !== "failed").length,
       accepted: r.records.filter((x) => x.status === "accepted").length,
       rejected: r.records.filter((x) => x.status === "rejected").length,
