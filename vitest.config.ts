@@ -21,6 +21,11 @@ export default defineConfig(async () => {
             TASK_LEASE_SECONDS: "30",
             PROVIDER_TIMEOUT_MS: "3000",
             FAKE_CONTROL_URL: fake.url,
+            // Tests poll hard; the rate-limit test creates a key with its own low limit.
+            API_RATE_LIMIT_PER_MIN: "1000000",
+            BATCH_POLL_SECONDS: "1",
+            // Models only the budget tests use, priced so that a few tasks cost real money.
+            MODEL_PRICES: JSON.stringify({ "budget-teacher": { input: 10, output: 40 }, "judge-8": { input: 5, output: 20 } }),
           },
         },
       }),

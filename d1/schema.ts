@@ -14,7 +14,11 @@ export const keys = sqliteTable("keys", {
   name: text("name").notNull(),
   // sha256 of the secret; the secret itself is shown once and never stored.
   secretHash: text("secret_hash").notNull().unique(),
+  // Hard limit on what the key's jobs may spend (null: no limit). Spend is the sum of its jobs'
+  // cost and reservations, so the key needs no counter of its own.
   budgetUsd: real("budget_usd"),
+  // API requests per minute (null: the deployment's API_RATE_LIMIT_PER_MIN).
+  rateLimitPerMin: integer("rate_limit_per_min"),
   createdAt: integer("created_at").notNull().default(now),
 });
 
@@ -47,7 +51,7 @@ export const uploads = sqliteTable("uploads", {
   createdAt: integer("created_at").notNull().default(now),
 });
 
-export const JOB_STATUSES = ["queued", "running", "done", "cancelled", "failed"] as const;
+export const JOB_STATUSES = ["queued", "running", "done", "cancelled", "failed", "budget_exhausted"] as const;
 
 export const jobs = sqliteTable(
   "jobs",
@@ -77,6 +81,15 @@ export const jobs = sqliteTable(
     inputTokens: integer("input_tokens").notNull().default(0),
     outputTokens: integer("output_tokens").notNull().default(0),
     costUsd: real("cost_usd").notNull().default(0),
+    // `live`: one provider call per candidate. `batch`: provider batch APIs (half price, hours).
+    mode: text("mode", { enum: ["live", "batch"] }).notNull().default("live"),
+    // The recipe's budget_usd, as a column so the claim's budget check is one indexed lookup.
+    budgetUsd: real("budget_usd"),
+    // What claimed tasks may still spend: the sum of their reservations (kept by a trigger).
+    reservedUsd: real("reserved_usd").notNull().default(0),
+    // The quote's upper estimate for one candidate (teacher and judges); a task reserves
+    // slots x this before it calls anyone.
+    estCostPerCandidate: real("est_cost_per_candidate").notNull().default(0),
     error: text("error"),
     createdAt: integer("created_at").notNull().default(now),
     startedAt: integer("started_at"),
@@ -95,6 +108,16 @@ export interface ModelUsage {
   input_tokens: number;
   output_tokens: number;
   cost_usd: number;
+}
+
+/** One of a task's submitted provider batches (batch mode): one per teacher model. */
+export interface ProviderBatchRef {
+  provider: string;
+  model: string;
+  id: string;
+  submitted_at: number;
+  /** Set once we asked the provider to cancel it (the job stopped). */
+  cancelled?: boolean;
 }
 
 /** What an input's earlier rounds left to its continuation. */
@@ -136,6 +159,10 @@ export const tasks = sqliteTable(
     leaseId: text("lease_id"),
     leaseUntil: integer("lease_until"),
     shardId: integer("shard_id"),
+    // Money set aside while the task runs; a trigger keeps jobs.reserved_usd in step.
+    reservedUsd: real("reserved_usd").notNull().default(0),
+    // Batch mode: the provider batches this task's slots were submitted in, while it runs.
+    providerBatch: text("provider_batch", { mode: "json" }).$type<ProviderBatchRef[]>(),
     generated: integer("generated").notNull().default(0),
     accepted: integer("accepted").notNull().default(0),
     rejected: integer("rejected").notNull().default(0),

@@ -49,9 +49,39 @@ export interface ChainVerdict {
   calls: FilterUsage[];
 }
 
-/** Renders `{{field}}` against the input row only: no lambdas, no HTML escaping. */
+/**
+ * Mustache's own lookup uses `in` and reads properties of autoboxed primitives, so `{{constructor}}`,
+ * `{{toString}}` or `{{question.constructor.name}}` would reach prototypes, and any function it
+ * finds is called as a lambda. This context resolves a name only through the data's own
+ * properties and never yields a function, so a template reaches the input row and nothing else.
+ */
+class RowContext extends Mustache.Context {
+  override push(view: unknown): Mustache.Context {
+    return new RowContext(view, this);
+  }
+
+  override lookup(name: string): unknown {
+    if (name === ".") return this.view;
+    const names = name.split(".");
+    for (let ctx: Mustache.Context | undefined = this; ctx; ctx = ctx.parent) {
+      let value: unknown = ctx.view;
+      let hit = true;
+      for (const n of names) {
+        if (value === null || typeof value !== "object" || !Object.hasOwn(value, n)) {
+          hit = false;
+          break;
+        }
+        value = (value as Record<string, unknown>)[n];
+      }
+      if (hit) return typeof value === "function" ? undefined : value;
+    }
+    return undefined;
+  }
+}
+
+/** Renders `{{field}}` against the input row only: no prototypes, lambdas or partials, no HTML escaping. */
 export function renderTemplate(template: string, row: Row): string {
-  return Mustache.render(template, row, {}, { escape: (s: string) => s });
+  return Mustache.render(template, new RowContext(row), undefined, { escape: (s: string) => s });
 }
 
 /** Runs filters in order; the first rejection ends the chain and is recorded. */

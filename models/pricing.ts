@@ -35,6 +35,9 @@ export function priceTable(env: { MODEL_PRICES?: string }): Prices {
   return table;
 }
 
+/** OpenAI's Batch API and Anthropic's Message Batches both bill half the live price. */
+export const BATCH_PRICE_FACTOR = 0.5;
+
 export function costUsd(prices: Prices, model: string, inputTokens: number, outputTokens: number): number {
   const p = prices[model];
   if (!p) return 0;

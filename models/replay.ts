@@ -13,6 +13,9 @@ export const REPLAY_MODELS = ["gsm8k-gpt3"];
 export function replayProvider(): Provider {
   return {
     name: "replay",
+    kind: "replay",
+    // A recording is plain text: it cannot be made to follow a schema.
+    supports: { responseFormat: false },
     async chat(req: ChatRequest): Promise<ChatResult> {
       const question = typeof req.input.question === "string" ? req.input.question : undefined;
       const recs = question ? byQuestion[question] : undefined;

@@ -8,7 +8,13 @@ export interface GenParams {
   stop?: string | string[];
   presence_penalty?: number;
   frequency_penalty?: number;
+  /** Structured output, in OpenAI's shape; each provider translates it to its own API. */
+  response_format?: ResponseFormat;
 }
+
+export type ResponseFormat =
+  | { type: "json_object" }
+  | { type: "json_schema"; json_schema: { name: string; description?: string; schema: Record<string, unknown>; strict?: boolean } };
 
 export interface ChatRequest {
   model: string;
@@ -26,8 +32,14 @@ export interface ChatResult {
   finishReason?: string;
 }
 
+/** How a provider is reached: GET /v1/providers shows it next to the name. */
+export type ProviderKind = "openai" | "anthropic" | "workers-ai" | "replay";
+
 export interface Provider {
   readonly name: string;
+  readonly kind: ProviderKind;
+  /** What job creation may ask of it; a recipe asking for more is a 400, not failed candidates. */
+  readonly supports: { responseFormat: boolean };
   chat(req: ChatRequest): Promise<ChatResult>;
 }
 

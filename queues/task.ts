@@ -28,10 +28,24 @@ export const GenerateMessage = z.object({
   attempt: z.number().int().nonnegative().default(0),
 });
 
-export const TaskMessage = z.discriminatedUnion("kind", [FanoutMessage, GenerateMessage]);
+/**
+ * Batch mode: see whether a task's provider batches have ended, and ingest them when they have.
+ * `lease_id` is the lease the task was given at submission; only that submission's polls count.
+ */
+export const PollMessage = z.object({
+  kind: z.literal("poll"),
+  job_id: z.string(),
+  task_id: z.string(),
+  lease_id: z.string(),
+  /** Polls so far, so a provider that never answers cannot keep a task polling forever. */
+  polls: z.number().int().nonnegative().default(0),
+});
+
+export const TaskMessage = z.discriminatedUnion("kind", [FanoutMessage, GenerateMessage, PollMessage]);
 export type TaskMessage = z.input<typeof TaskMessage>;
 export type FanoutMessage = z.infer<typeof FanoutMessage>;
 export type GenerateMessage = z.infer<typeof GenerateMessage>;
+export type PollMessage = z.infer<typeof PollMessage>;
 
 /** Platform limits (see DEVELOPERS.md): sendBatch takes at most 100 messages. */
 export const SEND_BATCH_MAX = 100;

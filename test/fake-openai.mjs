@@ -17,6 +17,7 @@ import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { createFakeBatch } from "./fake-batch.mjs";
 
 const DEFAULT_RECORDINGS = new URL("../examples/gsm8k/recordings.json", import.meta.url);
 const GENERIC_ANSWER = "Let me think step by step.\nThe answer is 42.\nA: 42";
@@ -180,6 +181,34 @@ export function judgeAnswer(model, prompt) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Structured output: OpenAI's `response_format` and Anthropic's forced tool call are answered
+// with JSON derived from the recorded text, so a schema-shaped answer still carries the
+// recording's solution.
+
+/**
+ * `{"reasoning": <text>, "answer": <number after "A:">}` (the properties the schema has of
+ * those two; `answer` stays a string when the schema says so), else `{"text": <text>}`.
+ */
+export function structuredAnswer(text, schema) {
+  const props = schema?.properties && typeof schema.properties === "object" ? schema.properties : {};
+  if (!("reasoning" in props) && !("answer" in props)) return { text };
+  const out = {};
+  if ("reasoning" in props) out.reasoning = text;
+  if ("answer" in props) {
+    const m = /A:\s*\$?\s*(-?[\d,]*\.?\d+)/.exec(text);
+    const raw = m ? m[1].replace(/,/g, "") : null;
+    out.answer = props.answer?.type === "string" ? (raw ?? "") : raw === null ? null : Number(raw);
+  }
+  return out;
+}
+
+/** The tool an Anthropic request forces (`tool_choice: {type: "tool", name}`), or null. */
+function forcedTool(body) {
+  if (body.tool_choice?.type !== "tool" || !Array.isArray(body.tools)) return null;
+  return body.tools.find((t) => t?.name === body.tool_choice.name) ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Seeded PRNG so chaos runs are reproducible from `seed`.
 
 /** mulberry32: tiny, fast, good enough to pick faults. Returns a function yielding [0, 1). */
@@ -208,6 +237,18 @@ function drawChaos(random, faults) {
     if (r < edge) return /** @type {any} */ (kind);
   }
   return null;
+}
+
+/** Asks of one slot that a chaos-… model may fail; the Worker's MAX_ATTEMPTS is 4. */
+const CHAOS_FAULTY_ASKS = 3;
+
+/** FNV-1a then a murmur3 finaliser: a string to [0, 1), the same in every process. */
+function hashUnit(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) / 4294967296;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,7 +319,7 @@ function tokensOf(chars) {
 }
 
 function freshStats() {
-  return { requests: 0, ok: 0, byStatus: {}, hangs: 0, malformed: 0, unmatched: 0, byModel: {} };
+  return { requests: 0, ok: 0, byStatus: {}, hangs: 0, malformed: 0, unmatched: 0, byModel: {}, tokensByModel: {} };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,6 +352,8 @@ export async function startFakeOpenAI({
   let counters = new Map();
   /** Keys that already had their one flaky failure. */
   let flakySeen = new Set();
+  /** chaos-…: how many times each (model, prompt, candidate) was asked before. */
+  let chaosAsked = new Map();
   let nextId = 1;
   /** Latency timers, cleared on close so a pending one cannot fire into a dead server. */
   const timers = new Set();
@@ -319,6 +362,14 @@ export async function startFakeOpenAI({
   function count(status, usable = status === 200) {
     stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
     if (usable) stats.ok++;
+  }
+
+  /** Tokens reported in successful responses, per model: what a client should bill. */
+  function tallyTokens(model, input, output) {
+    const t = (stats.tokensByModel[model] ??= { calls: 0, input: 0, output: 0 });
+    t.calls++;
+    t.input += input;
+    t.output += output;
   }
 
   function later(fn) {
@@ -335,7 +386,9 @@ export async function startFakeOpenAI({
     stats = freshStats();
     counters = new Map();
     flakySeen = new Set();
+    chaosAsked = new Map();
     random = mulberry32(config.seed);
+    batch.reset();
   }
 
   function configure(patch) {
@@ -370,8 +423,26 @@ export async function startFakeOpenAI({
     };
   }
 
+  /**
+   * chaos-<name> (e.g. chaos-gsm8k): a provider that misbehaves like a busy real one, but
+   * reproducibly. Each request draws from a hash of (model, prompt, candidate, how many times
+   * that was asked before), so whatever the order or timing of calls, the n-th ask of a slot
+   * gets the same outcome: ~10% 429 (retry-after: 1), ~5% 500, ~2% hang, ~1% truncated 200,
+   * otherwise the recorded answer, as a normal model. Only the first CHAOS_FAULTY_ASKS asks of
+   * a slot can fault: the Worker gives a slot 4 attempts, and a chaos run must be comparable
+   * with a fault-free one, so no slot may run out of them.
+   */
+  function chaosFault(flakyKey) {
+    const asked = chaosAsked.get(flakyKey) ?? 0;
+    chaosAsked.set(flakyKey, asked + 1);
+    if (asked >= CHAOS_FAULTY_ASKS) return null;
+    const r = hashUnit(`${flakyKey}\u0000${asked}`);
+    return r < 0.1 ? "429" : r < 0.15 ? "500" : r < 0.17 ? "hang" : r < 0.18 ? "malformed" : null;
+  }
+
   /** Model-name faults. Returns the fault kind, or null for a normal answer. */
   function modelFault(model, flakyKey) {
+    if (model.startsWith("chaos-")) return chaosFault(flakyKey);
     // judge-flaky-500-<grade>: one 500 per prompt, then the grade (for judge retry tests).
     if (model.startsWith("judge-flaky-500-")) {
       if (flakySeen.has(flakyKey)) return null;
@@ -472,7 +543,14 @@ export async function startFakeOpenAI({
         default: {
           const judged = judgeAnswer(model, prompt);
           const answer = judged === null ? answerFor(entry, candidate) : { text: judged, recordingIndex: null, commit() {} };
-          return wire === "anthropic" ? sendAnthropicMessage(res, body, model, answer) : sendCompletion(res, body, model, answer);
+          if (wire === "anthropic") {
+            const tool = forcedTool(body);
+            return sendAnthropicMessage(res, body, model, answer, tool && { name: tool.name, input: structuredAnswer(answer.text, tool.input_schema) });
+          }
+          const format = body.response_format;
+          if (format?.type === "json_object" || format?.type === "json_schema")
+            return sendCompletion(res, body, model, { ...answer, text: JSON.stringify(structuredAnswer(answer.text, format.json_schema?.schema)) });
+          return sendCompletion(res, body, model, answer);
         }
       }
     });
@@ -493,6 +571,7 @@ export async function startFakeOpenAI({
     const completionTokens = tokensOf(answer.text.length);
     answer.commit();
     count(200);
+    tallyTokens(model, promptTokens, completionTokens);
     sendJson(
       res,
       200,
@@ -520,19 +599,22 @@ export async function startFakeOpenAI({
     );
   }
 
-  function sendAnthropicMessage(res, body, model, answer) {
+  /** `toolUse` ({name, input}): the forced tool call that answers a `tool_choice` request. */
+  function sendAnthropicMessage(res, body, model, answer, toolUse = null) {
     const promptChars = body.messages.reduce((sum, m) => sum + contentText(m?.content).length, 0) + contentText(body.system ?? "").length;
+    const id = nextId++;
     answer.commit();
     count(200);
+    tallyTokens(model, tokensOf(promptChars), tokensOf(toolUse ? JSON.stringify(toolUse.input).length : answer.text.length));
     sendJson(res, 200, {
-      id: `msg_fake${nextId++}`,
+      id: `msg_fake${id}`,
       type: "message",
       role: "assistant",
       model,
-      content: [{ type: "text", text: answer.text }],
-      stop_reason: "end_turn",
+      content: toolUse ? [{ type: "tool_use", id: `toolu_fake${id}`, ...toolUse }] : [{ type: "text", text: answer.text }],
+      stop_reason: toolUse ? "tool_use" : "end_turn",
       stop_sequence: null,
-      usage: { input_tokens: tokensOf(promptChars), output_tokens: tokensOf(answer.text.length) },
+      usage: { input_tokens: tokensOf(promptChars), output_tokens: tokensOf(toolUse ? JSON.stringify(toolUse.input).length : answer.text.length) },
     });
   }
 
@@ -546,6 +628,18 @@ export async function startFakeOpenAI({
     }
   }
 
+  // The batch endpoints (fake-batch.mjs) answer each line exactly like a chat call.
+  const batch = createFakeBatch({
+    reply(model, body, candidate) {
+      const prompt = lastUserText(body.messages);
+      const judged = judgeAnswer(model, prompt);
+      const answer = judged === null ? answerFor(findEntry(index, normalize(prompt)), candidate) : { text: judged, commit() {} };
+      answer.commit();
+      const promptChars = body.messages.reduce((sum, m) => sum + contentText(m?.content).length, 0) + contentText(body.system ?? "").length;
+      return { text: answer.text, inputTokens: tokensOf(promptChars), outputTokens: tokensOf(answer.text.length) };
+    },
+  });
+
   /** @type {Record<string, (req: any, res: any) => unknown>} */
   const routes = {
     "POST /v1/chat/completions": (req, res) => handleChatCompletions(req, res, "openai"),
@@ -555,7 +649,7 @@ export async function startFakeOpenAI({
         object: "list",
         data: [{ id: "gsm8k-replay", object: "model", created: 0, owned_by: "fake" }],
       }),
-    "GET /__stats": (_req, res) => sendJson(res, 200, stats),
+    "GET /__stats": (_req, res) => sendJson(res, 200, { ...stats, batch: batch.stats() }),
     "POST /__reset": (_req, res) => {
       reset();
       sendJson(res, 200, { ok: true });
@@ -565,7 +659,7 @@ export async function startFakeOpenAI({
 
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://fake").pathname.replace(/\/+$/, "") || "/";
-    const handler = routes[`${req.method} ${path}`];
+    const handler = routes[`${req.method} ${path}`] ?? batch.route(req.method, path);
     const run = handler
       ? handler(req, res)
       : sendJson(res, 404, openaiError(`Unknown request URL: ${req.method} ${path}.`, "invalid_request_error", null, "unknown_url"));
@@ -608,7 +702,7 @@ export async function startFakeOpenAI({
     url: `http://${urlHost}:${address.port}`,
     port: address.port,
     close,
-    stats: () => structuredClone(stats),
+    stats: () => ({ ...structuredClone(stats), batch: batch.stats() }),
     reset,
     configure,
   };

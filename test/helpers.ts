@@ -70,9 +70,9 @@ export async function waitForJob(key: string, id: string, timeoutMs = 45_000) {
   for (;;) {
     const r = await api(`/v1/jobs/${id}`, { key });
     if (r.status !== 200) throw new Error(`job poll failed: ${r.status} ${r.text}`);
-    if (!["queued", "running"].includes(r.json.status) || (r.json.status === "cancelled" && r.json.finished_at)) {
-      if (r.json.status !== "cancelled" || r.json.finished_at) return r.json;
-    }
+    // A stopped job (cancelled, out of budget) is final only once its in-flight tasks settled.
+    const stopping = r.json.status === "cancelled" || r.json.status === "budget_exhausted";
+    if (!["queued", "running"].includes(r.json.status) && (!stopping || r.json.finished_at)) return r.json;
     if (Date.now() - start > timeoutMs) throw new Error(`job ${id} still ${r.json.status} after ${timeoutMs} ms: ${r.text}`);
     await new Promise((res) => setTimeout(res, 100));
   }

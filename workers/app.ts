@@ -1,7 +1,7 @@
 // The HTTP surface: one Hono app, one Env, one onError. Routes are grouped by resource in
 // ./routes; the OpenAPI document is generated from their zod schemas.
 import { bodyLimit } from "hono/body-limit";
-import { configuredProviders } from "../models";
+import { configuredProviders, getProvider } from "../models";
 import { REPLAY_MODELS } from "../models/replay";
 import { identify } from "./auth";
 import { ApiError, envelope, onError } from "./errors";
@@ -32,8 +32,11 @@ app.use("/v1/*", async (c, next) => {
 app.use("/v1/*", identify);
 
 app.get("/healthz", (c) => c.json({ ok: true }));
+// Names and kinds only: base URLs and keys are the operator's business.
 app.get("/v1/providers", (c) =>
-  c.json({ providers: configuredProviders(c.env).map((name) => ({ name, models: name === "replay" ? REPLAY_MODELS : null })) }),
+  c.json({
+    providers: configuredProviders(c.env).map((name) => ({ name, kind: getProvider(c.env, name)!.kind, models: name === "replay" ? REPLAY_MODELS : null })),
+  }),
 );
 
 app.route("/", keys);

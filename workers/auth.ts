@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { db, schema } from "./db";
-import type { AppContext } from "./env";
+import { intVar, type AppContext } from "./env";
 import { ApiError } from "./errors";
 import { sha256Hex } from "./ids";
 
@@ -24,6 +24,7 @@ const ANONYMOUS_READS = /^\/v1\/(providers|datasets\/[^/]+(\/releases(\/.*)?)?)$
  */
 export const identify: MiddlewareHandler<AppContext> = async (c, next) => {
   c.set("keyId", null);
+  c.set("rateLimitPerMin", null);
   // POST /v1/keys takes the admin token instead (adminOnly).
   if (c.req.path === "/v1/keys") return next();
   const token = bearer(c);
@@ -31,12 +32,33 @@ export const identify: MiddlewareHandler<AppContext> = async (c, next) => {
     const anonymousRead = (c.req.method === "GET" || c.req.method === "HEAD") && ANONYMOUS_READS.test(c.req.path);
     if (!anonymousRead) throw new ApiError(401, "unauthorized", "this route needs 'Authorization: Bearer <key>'");
   } else {
-    const row = await db(c.env).select({ id: schema.keys.id }).from(schema.keys).where(eq(schema.keys.secretHash, await sha256Hex(token))).get();
+    const row = await db(c.env)
+      .select({ id: schema.keys.id, rateLimitPerMin: schema.keys.rateLimitPerMin })
+      .from(schema.keys)
+      .where(eq(schema.keys.secretHash, await sha256Hex(token)))
+      .get();
     if (!row) throw new ApiError(401, "unauthorized", "unknown API key");
     c.set("keyId", row.id);
+    c.set("rateLimitPerMin", row.rateLimitPerMin);
   }
+  await rateLimit(c);
   await next();
 };
+
+/**
+ * Per-key API rate limit (per client IP for anonymous reads), from a token bucket in a Durable
+ * Object so it holds across isolates. Over the limit: 429 with retry-after.
+ */
+async function rateLimit(c: Context<AppContext>) {
+  const keyId = c.get("keyId");
+  const perMinute = c.get("rateLimitPerMin") ?? intVar(c.env.API_RATE_LIMIT_PER_MIN, 600);
+  const bucket = keyId ? `key:${keyId}` : `ip:${c.req.header("cf-connecting-ip") ?? "unknown"}`;
+  const verdict = await c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(bucket)).take(perMinute);
+  if (!verdict.ok)
+    throw new ApiError(429, "rate_limited", `more than ${perMinute} requests per minute; retry in ${verdict.retryAfterSeconds} s`, [], {
+      "retry-after": String(verdict.retryAfterSeconds),
+    });
+}
 
 export function requireKey(c: Context<AppContext>): string {
   const id = c.get("keyId");

@@ -5,6 +5,9 @@ import type { Env } from "./env";
 import { handleQueue } from "./jobs/queue";
 import { scheduled } from "./scheduled";
 
+export { ModelThrottle } from "./limits/model-throttle";
+export { RateLimiter } from "./limits/rate-limiter";
+
 export default {
   fetch: app.fetch,
   queue: handleQueue,

@@ -3,6 +3,7 @@
 import { z } from "@hono/zod-openapi";
 import Mustache from "mustache";
 import { FilterSpec, filterTemplates } from "../filters";
+import { schemaProblems } from "../filters/json-schema";
 
 export const DatasetName = z
   .string()
@@ -29,6 +30,34 @@ export const Inputs = z.union(
   { error: 'inputs must be one of {"upload": "inp_..."}, {"rows": [{...}, ...]} or {"grid": {"vars": {...}, "limit": n}}' },
 );
 
+/** Every record repeats its generator's params, schema included, so a schema stays small. */
+const SCHEMA_MAX_BYTES = 16_384;
+
+/** Structured output, in OpenAI's shape (providers translate it; see models/). */
+export const ResponseFormat = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("json_object") }).strict(),
+  z
+    .object({
+      type: z.literal("json_schema"),
+      json_schema: z
+        .object({
+          // OpenAI's rule for the name, and Anthropic's for the tool it becomes.
+          name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "use 1-64 letters, digits, '_' or '-'"),
+          description: z.string().max(1000).optional(),
+          schema: z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+            const bytes = new TextEncoder().encode(JSON.stringify(schema)).length;
+            if (bytes > SCHEMA_MAX_BYTES) return void ctx.addIssue({ code: "custom", message: `the schema is ${bytes} bytes; at most ${SCHEMA_MAX_BYTES}` });
+            // OpenAI's structured outputs and Anthropic's tool input both need an object at the root.
+            if (schema.type !== "object") ctx.addIssue({ code: "custom", message: 'the top-level schema must be {"type": "object", ...}' });
+            for (const problem of schemaProblems(schema)) ctx.addIssue({ code: "custom", message: problem });
+          }),
+          strict: z.boolean().optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+]);
+
 export const GenParams = z
   .object({
     temperature: z.number().min(0).max(2).optional(),
@@ -38,6 +67,7 @@ export const GenParams = z
     stop: z.union([z.string(), z.array(z.string()).max(4)]).optional(),
     presence_penalty: z.number().min(-2).max(2).optional(),
     frequency_penalty: z.number().min(-2).max(2).optional(),
+    response_format: ResponseFormat.optional(),
   })
   .strict();
 
@@ -74,6 +104,12 @@ export const Recipe = z
       .strict()
       .default({ kind: "sft" }),
     budget_usd: z.number().positive().optional(),
+    /** `live`: a call per candidate as tasks run. `batch`: provider batch APIs, half price, hours. */
+    mode: z.enum(["live", "batch"]).default("live"),
+    /** Output tokens the quote expects per candidate (default: each generator's max_tokens, else 400). */
+    expected_output_tokens: z.number().int().positive().max(200_000).optional(),
+    /** Quote only: estimate tokens and cost, create nothing. */
+    dry_run: z.boolean().optional(),
   })
   .strict()
   .refine((r) => !r.until || r.until.max_candidates_per_input >= r.candidates, {
@@ -93,6 +129,8 @@ export function templateFields(template: string): string[] {
   const walk = (tokens: any[], depth: number) => {
     for (const t of tokens) {
       const [type, value] = t as [string, string];
+      // The renderer has no partials; say so now rather than render nothing later.
+      if (type === ">") throw new Error(`partials ({{> ${value}}}) are not supported; use the input row's fields`);
       if ((type === "name" || type === "&" || type === "{") && depth === 0 && value !== ".") names.add(value.split(".")[0]!);
       if (Array.isArray(t[4])) walk(t[4], depth + (type === "#" ? 1 : 0));
     }

@@ -2,7 +2,8 @@
 // queued, so a bad recipe is a 400 and never a half-created job.
 import { and, eq } from "drizzle-orm";
 import type { FilterSpec } from "../../filters";
-import { configuredProviders } from "../../models";
+import { configuredProviders, getBatchClient, getProvider } from "../../models";
+import type { GenParams } from "../../models/types";
 import type { TaskMessage } from "../../queues/task";
 import type { DatasetRow } from "../datasets";
 import { db, schema } from "../db";
@@ -11,6 +12,8 @@ import { ApiError } from "../errors";
 import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridSize, recipeTemplates, templateFields, type Recipe } from "../recipe";
 import { ROWS_PER_CHUNK, storeUpload } from "../uploads";
+import type { Row } from "../../filters/types";
+import { quoteJob, type InputSource, type Quote } from "./quote";
 
 /** A task holds at most this many candidate slots: ~100 model calls per message keeps an
  * invocation well inside its subrequest and wall-time limits, and messages tiny. */
@@ -30,16 +33,33 @@ export interface CreatedJob {
   created: boolean;
 }
 
-export async function createJob(env: Env, keyId: string, dataset: DatasetRow, recipe: Recipe, idempotencyKey: string | null): Promise<CreatedJob> {
+/**
+ * Checks a recipe and either quotes it (`dry_run`, nothing created) or creates the job and
+ * queues its fan-out.
+ */
+export async function createJob(
+  env: Env,
+  keyId: string,
+  dataset: DatasetRow,
+  recipe: Recipe,
+  idempotencyKey: string | null,
+): Promise<CreatedJob | { quote: Quote }> {
   const d1 = db(env);
   const recipeSha256 = await sha256Hex(canonicalJson(recipe));
 
-  if (idempotencyKey) {
+  if (idempotencyKey && !recipe.dry_run) {
     const prior = await d1.select().from(schema.jobs).where(and(eq(schema.jobs.keyId, keyId), eq(schema.jobs.idempotencyKey, idempotencyKey))).get();
     if (prior) return replay(prior, recipeSha256);
   }
 
   checkProviders(env, recipe.generators, recipe.filters);
+  if (recipe.mode === "batch")
+    recipe.generators.forEach((g, i) => {
+      if (getBatchClient(env, g.provider)) return;
+      const path = `generators.${i}.provider`;
+      const able = configuredProviders(env).filter((name) => getBatchClient(env, name));
+      throw new ApiError(400, "batch_unsupported", `${path} '${g.provider}' has no batch API here; batch mode works with: ${able.join(", ") || "none configured"}`, [{ path }]);
+    });
 
   // Resolve inputs to a count and the fields every row has.
   let uploadId: string | null = null;
@@ -82,6 +102,13 @@ export async function createJob(env: Env, keyId: string, dataset: DatasetRow, re
       missing,
     );
 
+  const source: InputSource = uploadId ? { uploadId } : "grid" in recipe.inputs ? { grid: recipe.inputs.grid.vars } : { rows: (recipe.inputs as { rows: Row[] }).rows };
+  const quote = await quoteJob(env, keyId, recipe, source, total);
+  if (recipe.dry_run) return { quote };
+  const { key_usd, key_spent_usd } = quote.budget;
+  if (key_usd !== null && key_spent_usd >= key_usd)
+    throw new ApiError(402, "budget_exhausted", `this key has spent its budget ($${key_spent_usd} of $${key_usd}); nothing was created`);
+
   // Inline rows become an upload so that tasks address every input the same way. Its id is
   // reserved now and the rows stored after the job row wins the Idempotency-Key race, so a
   // losing concurrent request never leaves an orphan upload behind.
@@ -103,6 +130,9 @@ export async function createJob(env: Env, keyId: string, dataset: DatasetRow, re
     inputsPerTask: perTask,
     tasksPlanned: Math.ceil(total / perTask),
     candidatesPlanned: total * recipe.candidates,
+    mode: recipe.mode,
+    budgetUsd: recipe.budget_usd ?? null,
+    estCostPerCandidate: quote.reserve_per_candidate_usd,
   };
   const inserted = await d1.insert(schema.jobs).values(row).onConflictDoNothing().returning().get();
   if (!inserted) {
@@ -126,8 +156,11 @@ export async function createJob(env: Env, keyId: string, dataset: DatasetRow, re
   return { id, status: "queued", created: true };
 }
 
-/** Every provider a recipe names (teachers and judges) must be one the operator configured. */
-export function checkProviders(env: Env, generators: { provider: string }[], filters: FilterSpec[]) {
+/**
+ * Every provider a recipe names (teachers and judges) must be one the operator configured, and
+ * able to do what the recipe asks of it.
+ */
+export function checkProviders(env: Env, generators: { provider: string; params?: GenParams }[], filters: FilterSpec[]) {
   const providers = configuredProviders(env);
   const named = [
     ...generators.map((g, i) => ({ path: `generators.${i}.provider`, provider: g.provider })),
@@ -136,6 +169,14 @@ export function checkProviders(env: Env, generators: { provider: string }[], fil
   for (const { path, provider } of named)
     if (!providers.includes(provider))
       throw new ApiError(400, "unknown_provider", `${path} '${provider}' is not configured here; configured: ${providers.join(", ")}`, [{ path, configured: providers }]);
+  generators.forEach((g, i) => {
+    if (!g.params?.response_format || getProvider(env, g.provider)?.supports.responseFormat) return;
+    const path = `generators.${i}.params.response_format`;
+    const able = providers.filter((name) => getProvider(env, name)?.supports.responseFormat);
+    throw new ApiError(400, "unsupported_param", `${path}: provider '${g.provider}' cannot do structured output; providers that can: ${able.join(", ") || "none configured"}`, [
+      { path, provider: g.provider, supported_by: able },
+    ]);
+  });
 }
 
 function replay(prior: typeof schema.jobs.$inferSelect, recipeSha256: string): CreatedJob {

@@ -11,7 +11,7 @@ import { gzipJsonl, type CandidateRecord } from "../records";
 import { newRecord } from "./candidate";
 import { settleJob } from "./settle";
 
-export async function recordDeadTask(env: Env, msg: GenerateMessage): Promise<void> {
+export async function recordDeadTask(env: Env, msg: Pick<GenerateMessage, "task_id">): Promise<void> {
   const d1 = db(env);
   const task = await d1.select().from(schema.tasks).where(eq(schema.tasks.id, msg.task_id)).get();
   if (!task || task.state === "done" || task.state === "cancelled") return;

@@ -4,7 +4,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { sendAll, type FanoutMessage, type TaskMessage } from "../../queues/task";
 import { chunkedInserts, db, schema } from "../db";
-import { settleJob } from "./settle";
+import { settleJob, STOPPED } from "./settle";
 import type { Env } from "../env";
 
 /** Tasks per slice: one sendBatch (≤ 100 messages). */
@@ -22,8 +22,8 @@ export function taskSlots(job: { inputsTotal: number; inputsPerTask: number; can
 export async function runFanout(env: Env, msg: FanoutMessage): Promise<Outcome> {
   const d1 = db(env);
   const job = await d1.select().from(schema.jobs).where(eq(schema.jobs.id, msg.job_id)).get();
-  // Gone, finished or cancelled: cancel stops further fan-out.
-  if (!job || job.status === "cancelled" || job.status === "failed" || job.status === "done") return { ack: true };
+  // Gone, finished or stopped (cancelled, out of budget): no further fan-out.
+  if (!job || job.status === "done" || STOPPED.includes(job.status)) return { ack: true };
   if (msg.from < job.fanoutNext) return { ack: true }; // a duplicate of a slice already queued
   if (msg.from > job.fanoutNext) return { ack: false, delaySeconds: 2 }; // predecessor not finished yet
 

@@ -6,12 +6,12 @@
 // counters, so a duplicate delivery can neither duplicate a sample nor double-count. The shard
 // is named after the lease, so a crash between the R2 write and the D1 commit leaves a key the
 // next owner deletes before it starts: no orphan, no duplicate.
-import { and, eq, inArray, lt, or } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { buildFilter, countVerdict, runChain } from "../../filters";
-import type { Row } from "../../filters/types";
+import type { Message, Row } from "../../filters/types";
 import { getProvider } from "../../models";
-import { costUsd, priceTable } from "../../models/pricing";
-import { ProviderError } from "../../models/types";
+import { BATCH_PRICE_FACTOR, costUsd, priceTable } from "../../models/pricing";
+import { ProviderError, type ChatResult } from "../../models/types";
 import { sendAll, type GenerateMessage, type TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
 import { db, schema, shardIdByKey, type Db } from "../db";
@@ -22,18 +22,19 @@ import { gzipJsonl, type CandidateRecord, type PairRecord, type PairSide } from 
 import { readUploadRows } from "../uploads";
 import type { ChildTask, ModelUsage } from "../../d1/schema";
 import { buildMessages, newRecord, pickGenerator } from "./candidate";
-import { continuations, parentOf } from "./continuations";
+import { continuations } from "./continuations";
 import { makePairs } from "./pairs";
 import { limiter } from "./limit";
 import { settleJob } from "./settle";
+import { claimTasks, type Claimed, type JobRow, type TaskRow } from "./claim";
+import { Throttles } from "./throttle";
+import { notSubmitted, submitBatches } from "./batch-mode";
 
 /** Simultaneous provider calls per invocation (the platform allows 6 outgoing connections). */
 export const CONCURRENCY = 6;
 /** Deliveries of a slot before a retryable error becomes a failed candidate. */
 export const MAX_ATTEMPTS = 4;
 
-type JobRow = typeof schema.jobs.$inferSelect;
-type TaskRow = typeof schema.tasks.$inferSelect;
 export type Delivery = { msg: GenerateMessage; ack(): void; retry(delaySeconds: number): void };
 
 interface Deferred {
@@ -56,69 +57,29 @@ interface TaskResult {
 
 export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<void> {
   const d1 = db(env);
-  const now = Date.now();
   const leaseMs = intVar(env.TASK_LEASE_SECONDS, 120) * 1000;
   const taskIds = [...new Set(deliveries.map((d) => d.msg.task_id))];
   const taskRows = new Map((await d1.select().from(schema.tasks).where(inArray(schema.tasks.id, taskIds)).all()).map((t) => [t.id, t]));
   const jobIds = [...new Set(deliveries.map((d) => d.msg.job_id))];
   const jobRows = new Map((await d1.select().from(schema.jobs).where(inArray(schema.jobs.id, jobIds)).all()).map((j) => [j.id, j]));
 
-  // 1. Claim. One lease per job in this batch: it names the job's shard for this batch.
-  const claimed: { delivery: Delivery; task: TaskRow; job: JobRow; leaseId: string }[] = [];
-  const leases = new Map<string, string>();
-  const seen = new Set<string>();
-  for (const delivery of deliveries) {
-    const { msg } = delivery;
-    const task = taskRows.get(msg.task_id);
-    const job = jobRows.get(msg.job_id);
-    if (seen.has(msg.task_id)) {
-      delivery.ack(); // the same task twice in one batch
-      continue;
-    }
-    seen.add(msg.task_id);
-    if (!task || !job) {
-      // A continuation whose parent has not committed yet (the parent's delivery may still be
-      // running or be redelivered): wait for it. Otherwise the message is stale.
-      const parentId = parentOf(msg.task_id);
-      const parent = parentId !== msg.task_id ? await d1.select().from(schema.tasks).where(eq(schema.tasks.id, parentId)).get() : undefined;
-      if (parent && parent.state !== "done" && parent.state !== "cancelled") delivery.retry(10);
-      else delivery.ack();
-      continue;
-    }
-    if (task.state === "done" || task.state === "cancelled") {
-      delivery.ack();
-      continue;
-    }
-    if (task.state === "running" && (task.leaseUntil ?? 0) > now) {
-      delivery.retry(Math.min(3600, Math.ceil(((task.leaseUntil ?? now) - now) / 1000) + 1));
-      continue;
-    }
-    const claimable = or(eq(schema.tasks.state, "queued"), and(eq(schema.tasks.state, "running"), lt(schema.tasks.leaseUntil, now)));
-    if (job.status === "cancelled" || job.status === "failed") {
-      await d1.batch([
-        d1.update(schema.tasks).set({ state: "cancelled", finishedAt: now }).where(and(eq(schema.tasks.id, task.id), claimable)),
-        settleJob(d1, job.id),
-      ]);
-      delivery.ack();
-      continue;
-    }
-    const leaseId = leases.get(job.id) ?? newId("ls");
-    leases.set(job.id, leaseId);
-    const res = await d1
-      .update(schema.tasks)
-      .set({ state: "running", leaseId, leaseUntil: now + leaseMs })
-      .where(and(eq(schema.tasks.id, task.id), claimable))
-      .returning({ id: schema.tasks.id })
-      .all();
-    if (!res.length) {
-      delivery.retry(5); // someone else claimed it a moment ago
-      continue;
-    }
-    // A previous owner's lease expired: it crashed, maybe after writing its shard. Remove it.
-    if (task.leaseId) await env.BUCKET.delete(keys.shard(job.id, task.leaseId));
-    claimed.push({ delivery, task: { ...task, leaseId, state: "running" }, job, leaseId });
+  // 1. Ask each teacher model's throttle for this batch's share before claiming anything: a
+  // task whose model is paused by a provider's retry-after is put back with that delay, unclaimed
+  // and without spending one of its deliveries.
+  const throttles = new Throttles(env, newId("cs"), CONCURRENCY);
+  const paused = await throttles.acquire(deliveries.flatMap((d) => teacherModels(jobRows.get(d.msg.job_id), d.msg.slots)));
+  const ready: Delivery[] = [];
+  for (const d of deliveries) {
+    const wait = Math.max(0, ...teacherModels(jobRows.get(d.msg.job_id), d.msg.slots).map((m) => paused.get(m) ?? 0));
+    if (wait > 0) {
+      await env.TASKS.send(d.msg, { contentType: "json", delaySeconds: Math.min(wait + 1, 300) });
+      d.ack();
+    } else ready.push(d);
   }
-  if (!claimed.length) return;
+
+  // 2. Claim (and reserve budget for) the tasks.
+  const { claimed, leases } = await claimTasks(env, ready, jobRows, taskRows);
+  if (!claimed.length) return void (await throttles.report());
 
   // Keep the leases alive while we work, so they can be short: a delivery that dies stalls its
   // tasks for one lease (2 minutes by default), not for the longest possible invocation.
@@ -127,24 +88,70 @@ export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<voi
     for (const leaseId of new Set(claimed.map((c) => c.leaseId)))
       d1.update(schema.tasks)
         .set({ leaseUntil: until })
-        .where(and(eq(schema.tasks.leaseId, leaseId), eq(schema.tasks.state, "running")))
+        .where(and(eq(schema.tasks.leaseId, leaseId), eq(schema.tasks.state, "running"), notSubmitted))
         .run()
         .catch((e) => console.error("lease heartbeat failed", e));
   }, leaseMs / 3);
   try {
-    await work(env, d1, claimed, leases, jobRows);
+    const live = claimed.filter((c) => c.job.mode !== "batch");
+    const batch = claimed.filter((c) => c.job.mode === "batch");
+    if (batch.length) await submitBatches(env, batch);
+    if (live.length)
+      await work(env, d1, live, leases, jobRows, { produce: liveProduce(env, throttles), wrap: (m, fn) => throttles.run(m, fn), requeueWhole: true });
   } finally {
     clearInterval(heartbeat);
+    await throttles.report();
   }
 }
 
-async function work(
-  env: Env,
-  d1: Db,
-  claimed: { delivery: Delivery; task: TaskRow; job: JobRow; leaseId: string }[],
-  leases: Map<string, string>,
-  jobRows: Map<string, JobRow>,
-): Promise<void> {
+/** The `provider/model` keys a task's slots will call (live jobs only; batch jobs are queued by the provider). */
+function teacherModels(job: JobRow | undefined, slots: [number, number][]): string[] {
+  if (!job || job.mode === "batch") return [];
+  const recipe = job.recipe as Recipe;
+  return [...new Set(slots.map(([i, k]) => modelKey(pickGenerator(recipe, job.id, i, k))))];
+}
+
+const modelKey = (g: { provider: string; model: string }) => `${g.provider}/${g.model}`;
+
+/**
+ * Where a slot's completion comes from: a live provider call, or a line of a finished provider
+ * batch. Throws a ProviderError when there is none.
+ */
+export type Produce = (slot: { job: JobRow; gen: Recipe["generators"][number]; messages: Message[]; row: Row; inputIndex: number; cand: number }) => Promise<ChatResult>;
+
+export interface WorkOptions {
+  produce: Produce;
+  /** Concurrency per slot, e.g. a model's throttle share (live mode). */
+  wrap?: <T>(model: string, fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Live mode: a task where nothing succeeded and everything is retryable goes back to the
+   * queue whole, nothing paid for. Batch mode never does: its failed lines are resubmitted as a
+   * retry task, and the lines that succeeded are kept (they were paid for).
+   */
+  requeueWhole: boolean;
+}
+
+/** The live source: a throttled provider call per slot. */
+function liveProduce(env: Env, throttles: Throttles): Produce {
+  return async ({ gen, messages, row, cand }) => {
+    const provider = getProvider(env, gen.provider);
+    if (!provider) throw new ProviderError("provider_unavailable", `provider '${gen.provider}' is no longer configured`, false);
+    const model = modelKey(gen);
+    const closed = await throttles.gate(model);
+    if (closed) throw closed;
+    try {
+      const result = await provider.chat({ model: gen.model, messages, params: gen.params, input: row, candidate: cand });
+      throttles.record(model, null);
+      return result;
+    } catch (e) {
+      if (e instanceof ProviderError) throttles.record(model, e);
+      throw e;
+    }
+  };
+}
+
+export async function work(env: Env, d1: Db, claimed: Claimed[], leases: Map<string, string>, jobRows: Map<string, JobRow>, opts: WorkOptions): Promise<void> {
+  const wrap = opts.wrap ?? ((_model, fn) => fn());
   // 2. Generate and filter every slot of every claimed task, sharing one limiter. Filters are
   // built once per job in the batch, so per-batch state (a dedup index) spans its tasks.
   const run = limiter(CONCURRENCY);
@@ -158,9 +165,9 @@ async function work(
       const result: TaskResult = { task, delivery, records: [], deferred: [], filterCounts: {}, usageByModel: {} };
       await Promise.all(
         delivery.msg.slots.map(([inputIndex, cand]) =>
-          run(async () => {
+          wrap(modelKey(pickGenerator(recipe, job.id, inputIndex, cand)), () => run(async () => {
             const row = await inputs.row(job, recipe, inputIndex, delivery.msg.slots);
-            const outcome = await generateOne(env, job, recipe, plan, task, row, inputIndex, cand);
+            const outcome = await generateOne(env, job, recipe, plan, task, row, inputIndex, cand, opts.produce);
             if ("deferred" in outcome) {
               if (delivery.msg.attempt + 1 >= MAX_ATTEMPTS) result.records.push(await failedRecord(job, recipe, plan, task, row, inputIndex, cand, outcome.deferred));
               else result.deferred.push({ slot: [inputIndex, cand], error: outcome.deferred });
@@ -169,7 +176,7 @@ async function work(
               for (const call of outcome.calls ?? []) addUsage(result.usageByModel, call);
               if (outcome.verdict) countVerdict(result.filterCounts, outcome.verdict);
             }
-          }),
+          })),
         ),
       );
       return result;
@@ -180,11 +187,11 @@ async function work(
   // whole, with the delay the provider asked for (message.retry): nothing was paid for.
   const committing: TaskResult[] = [];
   for (const r of results) {
-    if (r.records.length === 0 && r.deferred.length > 0) {
+    if (opts.requeueWhole && r.records.length === 0 && r.deferred.length > 0) {
       const err = r.deferred[0]!.error;
       await d1
         .update(schema.tasks)
-        .set({ state: "queued", leaseId: null, leaseUntil: null, lastError: `${err.code}: ${err.message}` })
+        .set({ state: "queued", leaseId: null, leaseUntil: null, reservedUsd: 0, lastError: `${err.code}: ${err.message}` })
         .where(and(eq(schema.tasks.id, r.task.id), eq(schema.tasks.leaseId, r.task.leaseId!)));
       r.delivery.retry(retryDelay(r.deferred));
     } else committing.push(r);
@@ -244,7 +251,7 @@ async function work(
     for (const r of committing)
       await d1
         .update(schema.tasks)
-        .set({ state: "queued", leaseUntil: 0 })
+        .set({ state: "queued", leaseUntil: 0, reservedUsd: 0 })
         .where(and(eq(schema.tasks.id, r.task.id), eq(schema.tasks.leaseId, r.task.leaseId!)))
         .catch(() => {});
     for (const r of committing) r.delivery.retry(5);
@@ -304,7 +311,7 @@ async function planFor(env: Env, job: JobRow, recipe: Recipe): Promise<Plan> {
 }
 
 /** Input rows, read once per upload chunk per batch. */
-class InputCache {
+export class InputCache {
   private chunks = new Map<string, Promise<Map<number, Row>>>();
   constructor(private env: Env) {}
 
@@ -335,15 +342,13 @@ function addUsage(into: Record<string, ModelUsage>, c: Call) {
   u.cost_usd += c.cost_usd;
 }
 
-async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number): Promise<SlotOutcome> {
+async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, task: TaskRow, row: Row, inputIndex: number, cand: number, produce: Produce): Promise<SlotOutcome> {
   const gen = pickGenerator(recipe, job.id, inputIndex, cand);
   const messages = buildMessages(recipe, row);
   const base = await newRecord({ job, recipe, promptSha256: plan.promptSha256, taskId: task.id, row, inputIndex, cand, messages });
-  const provider = getProvider(env, gen.provider);
-  if (!provider) return { record: { ...base, status: "failed", error: { code: "provider_unavailable", message: `provider '${gen.provider}' is no longer configured` } } };
   let result;
   try {
-    result = await provider.chat({ model: gen.model, messages, params: gen.params, input: row, candidate: cand });
+    result = await produce({ job, gen, messages, row, inputIndex, cand });
   } catch (e) {
     const err = e instanceof ProviderError ? e : new ProviderError("internal", String((e as Error)?.message ?? e), false);
     if (err.retryable) return { deferred: err };
@@ -354,7 +359,7 @@ async function generateOne(env: Env, job: JobRow, recipe: Recipe, plan: Plan, ta
     model: `${gen.provider}/${gen.model}`,
     input_tokens: result.inputTokens,
     output_tokens: result.outputTokens,
-    cost_usd: costUsd(priceTable(env), gen.model, result.inputTokens, result.outputTokens),
+    cost_usd: costUsd(priceTable(env), gen.model, result.inputTokens, result.outputTokens) * (job.mode === "batch" ? BATCH_PRICE_FACTOR : 1),
   };
   // A candidate's usage is what it cost to make and to judge: the teacher's call plus any
   // filter's own model calls.

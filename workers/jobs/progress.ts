@@ -32,12 +32,15 @@ export async function presentJob(env: Env, job: JobRow, datasetName: string) {
       accepted: job.accepted,
       rejected: job.rejected,
       failed: job.failed,
-      // Slots never generated because the job was cancelled (or failed, see `error`) first.
-      cancelled: (job.status === "cancelled" || job.status === "failed") && finished ? remaining : 0,
+      // Slots never generated because the job was cancelled, ran out of budget or failed first.
+      cancelled: (job.status === "cancelled" || job.status === "failed" || job.status === "budget_exhausted") && finished ? remaining : 0,
     },
     filters: await filterCounts(env, job.id),
     tokens: { input: job.inputTokens, output: job.outputTokens },
     cost_usd: Number(job.costUsd.toFixed(6)),
+    mode: job.mode,
+    // Reserved: what claimed tasks may still spend (each reserves before it calls anyone).
+    budget: { usd: job.budgetUsd, reserved_usd: Number(Math.max(0, job.reservedUsd).toFixed(6)) },
     recipe_sha256: job.recipeSha256,
     eta_seconds: eta,
     created_at: new Date(job.createdAt).toISOString(),

@@ -5,6 +5,7 @@ import type { Env } from "../env";
 import { recordDeadFanout, recordDeadTask } from "./dead-letter";
 import { runFanout } from "./fan-out";
 import { runGenerate, type Delivery } from "./generate";
+import { runPoll } from "./batch-mode";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
   const dead = batch.queue === TASK_DLQ;
@@ -20,9 +21,11 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?:
     const body = parsed.data;
     try {
       if (dead) {
-        if (body.kind === "generate") await recordDeadTask(env, body);
-        else await recordDeadFanout(env, body);
+        if (body.kind === "fanout") await recordDeadFanout(env, body);
+        else await recordDeadTask(env, body);
         message.ack();
+      } else if (body.kind === "poll") {
+        await runPoll(env, { msg: body, ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) });
       } else if (body.kind === "fanout") {
         const out = await runFanout(env, body);
         if (out.ack) message.ack();

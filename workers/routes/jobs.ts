@@ -3,6 +3,7 @@ import { and, eq, inArray } from "drizzle-orm";
 import type { Context } from "hono";
 import { requireKey } from "../auth";
 import { loadDataset } from "../datasets";
+import { JOB_STATUSES } from "../../d1/schema";
 import { db, schema } from "../db";
 import type { AppContext } from "../env";
 import { notFound } from "../errors";
@@ -14,10 +15,27 @@ import { bearerSecurity, errors, jsonBody, jsonResponse, router } from "../opena
 import { Recipe } from "../recipe";
 
 const JobCreated = z.object({ id: z.string(), status: z.string() }).openapi("JobCreated");
+const QuoteBody = z
+  .object({
+    dry_run: z.literal(true),
+    quote: z.object({
+      mode: z.enum(["live", "batch"]),
+      inputs: z.number(),
+      candidates: z.object({ expected: z.number(), max: z.number() }),
+      tokens: z.object({ input: z.number(), output: z.number() }),
+      cost_usd: z.number(),
+      max_cost_usd: z.number().nullable(),
+      reserve_per_candidate_usd: z.number(),
+      by_model: z.array(z.object({ model: z.string(), role: z.enum(["teacher", "judge"]), calls: z.number(), input_tokens: z.number(), output_tokens: z.number(), cost_usd: z.number(), priced: z.boolean() })),
+      budget: z.object({ job_usd: z.number().nullable(), key_usd: z.number().nullable(), key_spent_usd: z.number(), within: z.boolean() }),
+      method: z.string().describe("how the figures were estimated"),
+    }),
+  })
+  .openapi("Quote");
 const Job = z
   .object({
     id: z.string(),
-    status: z.enum(["queued", "running", "done", "cancelled", "failed"]),
+    status: z.enum(JOB_STATUSES).describe("`budget_exhausted`: the job's or key's budget ran out; everything so far is kept"),
     dataset: z.string(),
     error: z.string().nullable(),
     inputs: z.object({ total: z.number() }),
@@ -26,6 +44,8 @@ const Job = z
     filters: z.record(z.string(), z.number()).describe("per filter: `name.pass` and each rejection reason"),
     tokens: z.object({ input: z.number(), output: z.number() }),
     cost_usd: z.number(),
+    mode: z.enum(["live", "batch"]),
+    budget: z.object({ usd: z.number().nullable(), reserved_usd: z.number() }),
     recipe_sha256: z.string(),
     eta_seconds: z.number().nullable(),
     created_at: z.string(),
@@ -63,13 +83,14 @@ export const jobs = router()
         headers: z.object({ "idempotency-key": z.string().min(1).max(200).optional() }),
         ...jsonBody(Recipe, "the recipe"),
       },
-      responses: { 202: jsonResponse(JobCreated, "queued"), 409: jsonResponse(z.any(), "Idempotency-Key reused with another recipe"), ...errors },
+      responses: { 202: jsonResponse(JobCreated, "queued"), 200: jsonResponse(QuoteBody, "`dry_run`: the quote; nothing created"), 402: jsonResponse(z.any(), "the key's budget is spent"), 409: jsonResponse(z.any(), "Idempotency-Key reused with another recipe"), ...errors },
     }),
     async (c) => {
       const keyId = requireKey(c);
       const recipe = c.req.valid("json");
       const dataset = await loadDataset(c, recipe.dataset, "write");
       const created = await createJob(c.env, keyId, dataset, recipe, c.req.valid("header")["idempotency-key"] ?? null);
+      if ("quote" in created) return c.json({ dry_run: true as const, quote: created.quote }, 200);
       return c.json({ id: created.id, status: created.status }, 202);
     },
   )
