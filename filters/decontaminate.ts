@@ -45,7 +45,7 @@ export const DecontaminateOptions = z
     type: z.literal("decontaminate"),
     benchmarks: z.array(z.enum(BENCHMARK_NAMES)).default(["gsm8k", "humaneval-x-js"]),
     /** Upload ids (POST /v1/datasets/{name}/inputs) of user-provided evaluation sets. */
-    uploads: z.array(z.string().min(1)).max(20).default([]),
+    uploads: z.array(z.string().regex(/^inp_[A-Za-z0-9_-]{1,64}$/, "an upload id (inp_...)")).max(20).default([]),
     /** Words per n-gram. */
     n: z.number().int().min(5).max(50).default(13),
     /** Distinct matching n-grams that make a candidate contaminated. */

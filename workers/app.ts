@@ -31,6 +31,31 @@ app.use("/v1/*", async (c, next) => {
 });
 app.use("/v1/*", identify);
 
+/** Deeper than any recipe or filter needs, shallow enough that every recursive walk (canonical
+ * JSON, stringify, schema checks) stays far from the stack limit. */
+const MAX_JSON_DEPTH = 100;
+
+// A 2 MiB body of `[[[[…` parses fine but overflows the stack of whatever walks it next, which
+// would be a 500: refuse it up front. Hono caches the text, so the validator still reads the body.
+app.use("/v1/*", async (c, next) => {
+  if (c.req.method !== "GET" && c.req.method !== "HEAD" && /json/i.test(c.req.header("content-type") ?? "") && !c.req.path.endsWith("/inputs")) {
+    const text = await c.req.text();
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i];
+      if (inString) {
+        if (ch === "\\") i++;
+        else if (ch === '"') inString = false;
+      } else if (ch === '"') inString = true;
+      else if (ch === "[" || ch === "{") {
+        if (++depth > MAX_JSON_DEPTH) throw new ApiError(400, "too_deep", `JSON bodies may nest at most ${MAX_JSON_DEPTH} levels of arrays and objects`);
+      } else if (ch === "]" || ch === "}") depth--;
+    }
+  }
+  await next();
+});
+
 app.get("/healthz", (c) => c.json({ ok: true }));
 // Names and kinds only: base URLs and keys are the operator's business.
 app.get("/v1/providers", (c) =>

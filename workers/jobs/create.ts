@@ -61,6 +61,14 @@ export async function createJob(
       throw new ApiError(400, "batch_unsupported", `${path} '${g.provider}' has no batch API here; batch mode works with: ${able.join(", ") || "none configured"}`, [{ path }]);
     });
 
+  // Reference sets a decontaminate filter names must be this key's uploads: found now, not at run time.
+  for (const [i, f] of recipe.filters.entries())
+    if (f.type === "decontaminate")
+      for (const [j, id] of f.uploads.entries()) {
+        const up = await d1.select({ id: schema.uploads.id }).from(schema.uploads).where(and(eq(schema.uploads.id, id), eq(schema.uploads.keyId, keyId))).get();
+        if (!up) throw new ApiError(404, "not_found", `filters.${i}.uploads.${j}: upload '${id}' not found`, [{ path: `filters.${i}.uploads.${j}` }]);
+      }
+
   // Resolve inputs to a count and the fields every row has.
   let uploadId: string | null = null;
   let total: number;
