@@ -196,7 +196,8 @@ async function startJob(body, idempotencyKey) {
 // ---------------------------------------------------------------------------------------------
 // Progress.
 
-const TERMINAL = (status) => !["queued", "running"].includes(status);
+// A stopped job (cancelled, out of budget) is final once its in-flight work has settled.
+const TERMINAL = (status, finishedAt = "x") => !["queued", "running"].includes(status) && Boolean(finishedAt);
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 function progressLine(job, elapsedS) {
@@ -237,7 +238,7 @@ async function follow(jobId) {
     const now = Date.now();
     const elapsed = (now - started) / 1000;
     if (job) {
-      const done = TERMINAL(job.status);
+      const done = TERMINAL(job.status, job.finished_at);
       if (TTY) process.stdout.write(`\r\x1b[K${progressLine(job, elapsed)}`);
       else if (done || job.status !== lastStatus || now - lastPrint >= 2000) {
         say(`  ${progressLine(job, elapsed)}`);
@@ -553,6 +554,9 @@ async function main() {
 
   const body = recipe(dataset, up.id, provider, model);
   const idem = `demo-${dataset}-${up.id}`;
+  // A quote first: the same recipe with "dry_run" creates nothing and says what it would cost.
+  const { quote } = await api.post("/v1/jobs", { ...body, dry_run: true });
+  step(`quote: ~${quote.tokens.input.toLocaleString()} input + ${quote.tokens.output.toLocaleString()} output tokens, $${quote.cost_usd.toFixed(4)} ${c.dim(`(${quote.method.split(";")[0]})`)}`);
   const created = await startJob(body, idem);
   step(`job ${c.bold(created.id)} ${created.status}: ${limit} problems × ${CANDIDATES} candidates, keep the ones whose final answer matches (Idempotency-Key ${idem})`);
   let idempotencyProblem = null;

@@ -14,13 +14,13 @@ import { allSamples, api, gsm8k, gsmRecipe, newDataset, newKey, recorded, upload
 
 const openai = (model: string) => ({ generators: [{ provider: "openai", model }] });
 
-async function runJob(problems: number, over: Record<string, unknown>, candidates = 4) {
+async function runJob(problems: number, over: Record<string, unknown>, candidates = 4, timeoutMs?: number) {
   const key = await newKey();
   const ds = await newDataset(key);
   const up = await upload(key, ds, gsm8k.slice(0, problems));
   const created = await api("/v1/jobs", { method: "POST", key, json: gsmRecipe(ds, { upload: up.json.id }, { candidates, ...over }) });
   expect(created.status).toBe(202);
-  return { key, ds, job: await waitForJob(key, created.json.id) };
+  return { key, ds, job: await waitForJob(key, created.json.id, timeoutMs) };
 }
 
 function correctSet(n: number) {
@@ -222,5 +222,22 @@ describe("at-least-once delivery", () => {
     const failed = await allSamples(key, job.id, "failed");
     expect(failed).toHaveLength(6);
     expect(failed[0].error.message).toMatch(/rate_limited/);
+  });
+});
+
+describe("rate limits without retry storms", () => {
+  it("adapts to a provider that allows 2 requests in flight: everything completes, few 429s", async () => {
+    const model = `concurrency-2-${Date.now().toString(36)}`;
+    const { key, job } = await runJob(30, openai(model), 4, 90_000);
+    expect(job.status).toBe("done");
+    expect(job.candidates).toMatchObject({ planned: 120, generated: 120, failed: 0 });
+    const accepted = await allSamples(key, job.id, "accepted");
+    expect(new Set(accepted.map((s) => `${s.input.question}\n${s.messages.at(-1).content}`))).toEqual(correctSet(30));
+    const stats = await (await fetch(`${env.FAKE_CONTROL_URL}/__stats`)).json<any>();
+    const limited = stats.limitedByModel[model] ?? 0;
+    // Six calls at once would get two answers and four 429s per wave; the shared AIMD limit and
+    // the per-model gate bring that down to a handful per task.
+    expect(limited).toBeGreaterThan(0);
+    expect(limited).toBeLessThan(120 * 0.25);
   });
 });

@@ -319,7 +319,7 @@ function tokensOf(chars) {
 }
 
 function freshStats() {
-  return { requests: 0, ok: 0, byStatus: {}, hangs: 0, malformed: 0, unmatched: 0, byModel: {}, tokensByModel: {} };
+  return { requests: 0, ok: 0, byStatus: {}, hangs: 0, malformed: 0, unmatched: 0, byModel: {}, tokensByModel: {}, limitedByModel: {} };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,6 +350,8 @@ export async function startFakeOpenAI({
   let stats = freshStats();
   /** Per-question counter used when no x-winnow-candidate header is sent. */
   let counters = new Map();
+  /** Requests in flight per `concurrency-<n>-…` model. */
+  const inFlight = new Map();
   /** Keys that already had their one flaky failure. */
   let flakySeen = new Set();
   /** chaos-…: how many times each (model, prompt, candidate) was asked before. */
@@ -519,6 +521,22 @@ export async function startFakeOpenAI({
     // Model faults take precedence; chaos still draws for every request to keep the sequence stable.
     const chaos = drawChaos(random, config.faults);
     const fault = modelFault(model, flakyKey) ?? chaos;
+
+    // concurrency-<n>-…: a provider that allows n requests in flight per model and answers the
+    // rest 429 (retry-after: 1); each answer takes 40 ms. For testing that clients adapt their
+    // concurrency instead of storming a rate limit.
+    const cap = /^concurrency-(\d+)-/.exec(model);
+    if (cap && !fault) {
+      const busy = inFlight.get(model) ?? 0;
+      if (busy >= Number(cap[1])) {
+        count(429);
+        stats.limitedByModel[model] = (stats.limitedByModel[model] ?? 0) + 1;
+        return sendJson(res, 429, errors.rateLimited(model), { "retry-after": "1" });
+      }
+      inFlight.set(model, busy + 1);
+      await new Promise((r) => setTimeout(r, 40));
+      inFlight.set(model, (inFlight.get(model) ?? 1) - 1);
+    }
 
     if (fault === "hang") {
       // Hold the socket open; the client's abort or server.close() ends it.

@@ -15,6 +15,8 @@ const INLINE_WAIT_SECONDS = 10;
 
 interface ModelState {
   grant: Grant;
+  /** This invocation's own AIMD on top of its share: halve on a 429, grow with successes. */
+  local: number;
   run: ReturnType<typeof limiter>;
   gateUntil: number;
   report: Report;
@@ -39,7 +41,8 @@ export class Throttles {
           .acquire(this.consumer)
           .catch((e: unknown): Grant => (console.error(`throttle for ${model} unavailable`, e), { permits: this.maxPerInvocation, waitSeconds: 0, limit: this.maxPerInvocation }));
         if (grant.waitSeconds > 0) return void paused.set(model, grant.waitSeconds);
-        this.models.set(model, { grant, run: limiter(Math.min(this.maxPerInvocation, grant.permits)), gateUntil: 0, report: { ok: 0, limited: 0 } });
+        const local = Math.min(this.maxPerInvocation, grant.permits);
+        this.models.set(model, { grant, local, run: limiter(local), gateUntil: 0, report: { ok: 0, limited: 0 } });
       }),
     );
     return paused;
@@ -71,7 +74,14 @@ export class Throttles {
       const seconds = Math.max(1, error.retryAfterSeconds ?? 1);
       m.report.retryAfterSeconds = Math.max(m.report.retryAfterSeconds ?? 0, seconds);
       m.gateUntil = Math.max(m.gateUntil, Date.now() + seconds * 1000);
-    } else if (!error) m.report.ok++;
+      m.local = Math.max(1, m.local / 2);
+    } else if (!error) {
+      m.report.ok++;
+      // Once this batch has met the limit, probe upwards four times more slowly: another 429
+      // costs everyone a retry-after pause.
+      m.local = Math.min(this.maxPerInvocation, m.grant.permits, m.local + 1 / (m.local * (m.report.limited ? 4 : 1)));
+    } else return;
+    m.run.setLimit(m.local);
   }
 
   /** Tell every model's throttle how this batch went; never fails the batch. */
