@@ -17,6 +17,9 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             OPENAI_BASE_URL: `${fake.url}/v1`,
             OPENAI_API_KEY: "sk-test",
+            // The same fake answers Anthropic's Messages and Message Batches APIs.
+            ANTHROPIC_BASE_URL: fake.url,
+            ANTHROPIC_API_KEY: "sk-ant-test",
             ADMIN_TOKEN: "admin-test-token",
             TASK_LEASE_SECONDS: "30",
             PROVIDER_TIMEOUT_MS: "3000",

@@ -11,11 +11,11 @@ async function batchStats() {
 
 const linesOf = (model: string, byLine: Record<string, number>) => Object.entries(byLine).filter(([k]) => k.startsWith(`${model}|`));
 
-async function runBatchJob(model: string, problems: number) {
+async function runBatchJob(model: string, problems: number, provider = "openai") {
   const key = await newKey();
   const ds = await newDataset(key);
   const up = await upload(key, ds, gsm8k.slice(0, problems));
-  const created = await api("/v1/jobs", { method: "POST", key, json: gsmRecipe(ds, { upload: up.json.id }, { mode: "batch", generators: [{ provider: "openai", model }] }) });
+  const created = await api("/v1/jobs", { method: "POST", key, json: gsmRecipe(ds, { upload: up.json.id }, { mode: "batch", generators: [{ provider, model, params: { max_tokens: 512 } }] }) });
   expect(created.status).toBe(202);
   const job = await waitForJob(key, created.json.id, 90_000);
   return { key, job };
@@ -56,6 +56,18 @@ describe("batch mode", () => {
     // No duplicate samples either.
     const samples = [...(await allSamples(key, job.id, "accepted")), ...(await allSamples(key, job.id, "rejected"))];
     expect(new Set(samples.map((s: any) => `${s.input_index}:${s.candidate}`)).size).toBe(160);
+  });
+
+  it("works the same through Anthropic's Message Batches, resubmissions included", async () => {
+    const model = `batchfail-claude-${Date.now().toString(36)}`;
+    const { key, job } = await runBatchJob(model, 20, "anthropic");
+    expect(job.status).toBe("done");
+    expect(job.candidates).toMatchObject({ planned: 80, generated: 80, failed: 0 });
+    const billed = linesOf(model, (await batchStats()).billedByLine);
+    expect(billed.length).toBe(80);
+    expect(billed.every(([, n]) => n === 1)).toBe(true);
+    const accepted = await allSamples(key, job.id, "accepted");
+    expect(accepted.every((s: any) => s.generator.provider === "anthropic")).toBe(true);
   });
 
   it("fails a whole failed batch's lines only after their retries, with the error", async () => {
