@@ -26,6 +26,8 @@ export interface Env {
   PROVIDER_TIMEOUT_MS?: string;
   /** Operator price overrides, JSON: {"model": {"input": usdPer1M, "output": usdPer1M}}. */
   MODEL_PRICES?: string;
+  /** "1": count D1, R2, Queue and Durable Object operations and log one `[meter]` line per invocation (bench/cost). */
+  METER_PLATFORM?: string;
 }
 
 export type AppContext = { Bindings: Env; Variables: { keyId: string | null; rateLimitPerMin: number | null } };

@@ -3,13 +3,15 @@
 import { app } from "./app";
 import type { Env } from "./env";
 import { handleQueue } from "./jobs/queue";
+import { withMetering } from "./metering";
 import { scheduled } from "./scheduled";
 
 export { ModelThrottle } from "./limits/model-throttle";
 export { RateLimiter } from "./limits/rate-limiter";
 
-export default {
+// bench/cost sets METER_PLATFORM=1 to count every binding operation; off, the env passes through.
+export default withMetering({
   fetch: app.fetch,
   queue: handleQueue,
   scheduled,
-} satisfies ExportedHandler<Env, unknown>;
+}) satisfies ExportedHandler<Env, unknown>;
