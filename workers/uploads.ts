@@ -25,17 +25,24 @@ const utf8Length = (s: string) => encoder.encode(s).byteLength;
 async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";
   let lineNo = 1;
-  for await (const chunk of body.pipeThrough(new TextDecoderStream()) as unknown as AsyncIterable<string>) {
-    buf += chunk;
-    // A line that never ends must not grow without bound (a UTF-16 unit is at least one byte).
-    if (buf.length > MAX_ROW_BYTES && buf.indexOf("\n") < 0)
-      throw new ApiError(413, "row_too_large", `line ${lineNo}: row exceeds ${MAX_ROW_BYTES} bytes`, [{ line: lineNo }]);
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      lineNo++;
+  // Fatal: invalid UTF-8 would otherwise become U+FFFD in the stored rows, silently.
+  const text = body.pipeThrough(new TextDecoderStream("utf-8", { fatal: true })) as unknown as AsyncIterable<string>;
+  try {
+    for await (const chunk of text) {
+      buf += chunk;
+      // A line that never ends must not grow without bound (a UTF-16 unit is at least one byte).
+      if (buf.length > MAX_ROW_BYTES && buf.indexOf("\n") < 0)
+        throw new ApiError(413, "row_too_large", `line ${lineNo}: row exceeds ${MAX_ROW_BYTES} bytes`, [{ line: lineNo }]);
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        yield buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        lineNo++;
+      }
     }
+  } catch (e) {
+    if (e instanceof TypeError) throw new ApiError(400, "invalid_encoding", `line ${lineNo}: not valid UTF-8; send JSONL encoded as UTF-8`, [{ line: lineNo }]);
+    throw e;
   }
   if (buf.length) yield buf;
 }

@@ -206,6 +206,9 @@ const app = router()
     },
   );
 
+/** `*` or a list of entity tags, weak or strong (RFC 9110 §8.8.3). */
+const IF_NONE_MATCH = /^\s*(?:\*|(?:W\/)?"[^"\s]*"(?:\s*,\s*(?:W\/)?"[^"\s]*")*)\s*$/;
+
 // A path with slashes needs Hono's regex parameter, which createRoute cannot spell; the route is
 // documented through FILE_ROUTE instead.
 app.openAPIRegistry.registerPath(FILE_ROUTE);
@@ -223,9 +226,10 @@ app.get("/v1/datasets/:name/releases/:version/files/:path{.+}", async (c) => {
   const range = parseRange(c.req.header("range"), size);
   if (range === "unsatisfiable")
     throw new ApiError(416, "range_not_satisfiable", `the file has ${size} bytes; ask for a range that starts inside it`, [], { "Content-Range": `bytes */${size}` });
+  // R2 throws on a malformed If-None-Match; like any server, treat one as absent (RFC 9110 §13.1.2).
   const conditions = new Headers();
   const inm = c.req.header("if-none-match");
-  if (inm) conditions.set("if-none-match", inm);
+  if (inm && IF_NONE_MATCH.test(inm)) conditions.set("if-none-match", inm);
   const obj = await c.env.BUCKET.get(keys.releaseFile(ds.name, version, path), { onlyIf: conditions, ...(range ? { range } : {}) });
   if (!obj) throw notFound(`file '${path}' in release '${version}' of dataset '${ds.name}'`);
 

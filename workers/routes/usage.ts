@@ -2,7 +2,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireKey } from "../auth";
 import { bearerSecurity, errors, jsonResponse, router } from "../openapi";
 
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "use YYYY-MM-DD");
+// A real calendar day: 2026-13-45 would parse to NaN and silently match nothing.
+const Day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "use YYYY-MM-DD")
+  .refine((d) => {
+    const t = Date.parse(`${d}T00:00:00Z`);
+    return !Number.isNaN(t) && new Date(t).toISOString().startsWith(d);
+  }, "not a calendar date");
 const Usage = z
   .object({
     totals: z.object({ input_tokens: z.number(), output_tokens: z.number(), cost_usd: z.number(), candidates: z.number(), accepted: z.number(), jobs: z.number() }),
@@ -25,7 +32,7 @@ export const usage = router().openapi(
     path: "/v1/usage",
     summary: "Your tokens, cost, candidates and accepted samples, per model and per day",
     security: bearerSecurity,
-    request: { query: z.object({ from: Day.optional(), to: Day.optional() }) },
+    request: { query: z.object({ from: Day.optional(), to: Day.optional() }).refine((q) => !q.from || !q.to || q.from <= q.to, { message: "from must not be after to", path: ["to"] }) },
     responses: { 200: jsonResponse(Usage, "usage"), ...errors },
   }),
   async (c) => {
