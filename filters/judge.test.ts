@@ -83,8 +83,8 @@ describe("judge filter against the fake provider", () => {
   });
 
   it("an unconfigured provider is judge.provider_unavailable, and can be caught at job creation", async () => {
-    expect(await grade({ provider: "anthropic", model: "claude-sonnet-4-5" })).toMatchObject({ pass: false, reason: "judge.provider_unavailable" });
-    expect(judgeProviderProblem({ provider: "anthropic" }, env)).toMatch(/not configured/);
+    expect(await grade({ provider: "workers-ai", model: "@cf/meta/llama-3.1-8b-instruct" })).toMatchObject({ pass: false, reason: "judge.provider_unavailable" });
+    expect(judgeProviderProblem({ provider: "workers-ai" }, env)).toMatch(/not configured/);
     expect(judgeProviderProblem({ provider: "openai" }, env)).toBeNull();
   });
 

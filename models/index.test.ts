@@ -20,7 +20,7 @@ afterEach(() => {
 describe("named OpenAI-compatible endpoints", () => {
   it("lists valid endpoints after the built-in providers and calls them with the key from the named secret", async () => {
     const e = withEndpoints({ vllm: { base_url: fakeBase, api_key_secret: "VLLM_API_KEY" }, "local-2": { base_url: fakeBase } }, { VLLM_API_KEY: "sk-vllm" });
-    expect(configuredProviders(e)).toEqual(["replay", "openai", "vllm", "local-2"]);
+    expect(configuredProviders(e)).toEqual(["replay", "openai", "anthropic", "vllm", "local-2"]);
     const vllm = getProvider(e, "vllm")!;
     expect(vllm).toMatchObject({ name: "vllm", kind: "openai", supports: { responseFormat: true } });
     const r = await vllm.chat({ model: "my-model", messages: [{ role: "user", content: janet }], params: {}, input: {}, candidate: 3 });
@@ -54,7 +54,7 @@ describe("named OpenAI-compatible endpoints", () => {
       notobj: "https://x.example/v1",
     });
     expect([...namedEndpoints(e).keys()]).toEqual(["ok"]);
-    expect(configuredProviders(e)).toEqual(["replay", "openai", "ok"]);
+    expect(configuredProviders(e)).toEqual(["replay", "openai", "anthropic", "ok"]);
     expect(getProvider(e, "ftp")).toBeNull();
     const messages = logged.mock.calls.map((c) => String(c[0]));
     expect(messages).toHaveLength(11);
@@ -66,9 +66,9 @@ describe("named OpenAI-compatible endpoints", () => {
 
   it("survives a value that is not JSON or not an object", () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(configuredProviders(withEndpoints("{not json"))).toEqual(["replay", "openai"]);
-    expect(configuredProviders(withEndpoints('["vllm"]'))).toEqual(["replay", "openai"]);
-    expect(configuredProviders(withEndpoints(""))).toEqual(["replay", "openai"]);
+    expect(configuredProviders(withEndpoints("{not json"))).toEqual(["replay", "openai", "anthropic"]);
+    expect(configuredProviders(withEndpoints('["vllm"]'))).toEqual(["replay", "openai", "anthropic"]);
+    expect(configuredProviders(withEndpoints(""))).toEqual(["replay", "openai", "anthropic"]);
     expect(logged).toHaveBeenCalledTimes(2);
   });
 
@@ -90,8 +90,9 @@ describe("named OpenAI-compatible endpoints", () => {
     expect(JSON.parse(text).providers).toEqual([
       { name: "replay", kind: "replay", models: ["gsm8k-gpt3"] },
       { name: "openai", kind: "openai", models: null },
+      { name: "anthropic", kind: "anthropic", models: null },
       { name: "vllm", kind: "openai", models: null },
     ]);
-    for (const secret of ["10.0.0.5", "sk-secret-vllm", "VLLM_API_KEY", env.FAKE_CONTROL_URL, "sk-test"]) expect(text).not.toContain(secret);
+    for (const secret of ["10.0.0.5", "sk-secret-vllm", "VLLM_API_KEY", env.FAKE_CONTROL_URL, "sk-test", "sk-ant-test"]) expect(text).not.toContain(secret);
   });
 });

@@ -46,7 +46,7 @@ describe("structured output in a job", () => {
     const before = await countJobs(ds);
     const r = await api("/v1/jobs", { method: "POST", key, json: recipe(ds, { provider: "replay", model: "gsm8k-gpt3", params: { response_format: { type: "json_object" } } }) });
     expect(r.status, r.text).toBe(400);
-    expect(r.json.error).toMatchObject({ code: "unsupported_param", details: [{ path: "generators.0.params.response_format", provider: "replay", supported_by: ["openai"] }] });
+    expect(r.json.error).toMatchObject({ code: "unsupported_param", details: [{ path: "generators.0.params.response_format", provider: "replay", supported_by: ["openai", "anthropic"] }] });
     expect(r.json.error.message).toMatch(/^generators\.0\.params\.response_format: provider 'replay'/);
     expect(await countJobs(ds)).toBe(before);
   });
