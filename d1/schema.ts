@@ -32,6 +32,14 @@ export const datasets = sqliteTable(
     description: text("description").notNull().default(""),
     license: text("license").notNull().default("other"),
     visibility: text("visibility", { enum: ["private", "public"] }).notNull().default("private"),
+    // Model-collapse guards. A human reference set (an upload of human-written text) that every
+    // release reports drift against; human rows (an upload of SFT-shaped rows) mixed into
+    // releases, and the share of them a release must have.
+    referenceUpload: text("reference_upload"),
+    humanUpload: text("human_upload"),
+    minHumanShare: real("min_human_share"),
+    // Releases also carry a `rejected` config (rejected candidates, for analysis).
+    releaseRejected: integer("release_rejected", { mode: "boolean" }).notNull().default(false),
     createdAt: integer("created_at").notNull().default(now),
   },
   (t) => [index("datasets_key").on(t.keyId)],

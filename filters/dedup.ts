@@ -424,8 +424,10 @@ export async function foldDedupIndex(env: Env, datasetId: string): Promise<{ sna
  * whether the record stays. Memory: 20 bytes per sample with `capacity` set to the record
  * count (≤ 40 without). `text` is what the filter compared (see `dedupText`).
  */
-export function compileDedupPass(opts: { near?: number | false; exact?: boolean; capacity?: number } = {}) {
-  const index = new DatasetDedupIndex({ near: opts.near ?? 0.85, exact: opts.exact ?? true, capacity: opts.capacity });
+export function compileDedupPass(opts: { near?: number | false; exact?: boolean; capacity?: number; seed?: Uint8Array } = {}) {
+  const thresholds = { near: opts.near ?? 0.85, exact: opts.exact ?? true };
+  // Seeded from a parent release's index: new records are checked against everything released.
+  const index = opts.seed ? DatasetDedupIndex.load(opts.seed).configure(thresholds) : new DatasetDedupIndex({ ...thresholds, capacity: opts.capacity });
   const dropped = { exact: 0, near: 0 };
   return {
     index,

@@ -17,3 +17,8 @@ export const dedupSnapshot = (datasetId: string, name: string) => `${dedupIndexP
 export const dedupDelta = (datasetId: string, name: string) => `${dedupIndexPrefix(datasetId)}delta-${name}.bin`;
 /** The authority dedup index as of a release (for an incremental compile to start from). */
 export const dedupReleaseIndex = (datasetId: string, version: string) => `${dedupIndexPrefix(datasetId)}release-${version}.bin`;
+
+/** What an incremental compile resumes from: the parent release's mergeable stats and counts. */
+export const releaseState = (datasetId: string, version: string) => `datasets/${datasetId}/index/release-state-${version}.json`;
+/** A human reference set's drift profile, built once per upload. */
+export const referenceProfile = (datasetId: string, uploadId: string) => `datasets/${datasetId}/index/reference-${uploadId}.bin`;

@@ -36,6 +36,8 @@ export function sizeCategory(n: number): string {
 /** A YAML double-quoted scalar: JSON string escapes are valid YAML. */
 const q = (s: string) => JSON.stringify(s);
 
+const PREFIX = { default: "data/train", pairs: "data/pairs", rejected: "data/rejected" } as const;
+
 const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
 
 /** Markdown table cells must not break the row. */
@@ -45,6 +47,8 @@ export function renderCard(dataset: DatasetRow, manifest: ReleaseManifest, stats
   const license = dataset.license.trim().toLowerCase();
   const licenseLines = HUB_LICENSES.has(license) ? [`license: ${license}`] : ["license: other", `license_name: ${q(dataset.license)}`];
   const dataFiles = manifest.files.filter((f) => f.config !== null);
+  // Preference pairs (prompt, chosen, rejected) and rejected candidates are configs of their own.
+  const configs = (["default", "pairs", "rejected"] as const).filter((cfg) => cfg === "default" || dataFiles.some((f) => f.config === cfg));
   const base = `/v1/datasets/${dataset.name}/releases/${manifest.version}/files`;
   const c = stats.completion_chars;
   const total = manifest.counts.candidates.accepted + manifest.counts.candidates.rejected + manifest.counts.candidates.failed;
@@ -60,15 +64,9 @@ export function renderCard(dataset: DatasetRow, manifest: ReleaseManifest, stats
     "tags:",
     "- synthetic",
     "- winnow",
+    // Parquet is what the Hub's loaders prefer; the same rows are in the .jsonl.gz files.
     "configs:",
-    "- config_name: default",
-    "  data_files:",
-    "  - split: train",
-    `    path: ${q("data/train-*.jsonl.gz")}`,
-    // Preference pairs (prompt, chosen, rejected) are their own config.
-    ...(manifest.files.some((f) => f.config === "pairs")
-      ? ["- config_name: pairs", "  data_files:", "  - split: train", `    path: ${q("data/pairs-*.jsonl.gz")}`]
-      : []),
+    ...configs.flatMap((config) => [`- config_name: ${config}`, "  data_files:", "  - split: train", `    path: ${q(`${PREFIX[config]}-*.parquet`)}`]),
     "---",
   ];
 
@@ -144,9 +142,13 @@ export function renderCard(dataset: DatasetRow, manifest: ReleaseManifest, stats
     "",
     "## Files",
     "",
-    "| path | rows | bytes | sha256 |",
-    "|---|---:|---:|---|",
-    ...dataFiles.map((f) => `| ${f.path} | ${f.rows ?? ""} | ${f.bytes} | \`${f.sha256}\` |`),
+    "| path | config | rows | bytes | sha256 |",
+    "|---|---|---:|---:|---|",
+    ...dataFiles.map((f) => `| ${f.path} | ${f.config} | ${f.rows ?? ""} | ${f.bytes} | \`${f.sha256}\` |`),
+    "",
+    manifest.changes.shared_files.length
+      ? `${manifest.changes.shared_files.length} of these files are shared with earlier releases (unchanged, never rewritten); this release added ${manifest.changes.added.rows} rows in ${manifest.changes.added.files.length} files.`
+      : "All files were written by this release.",
     "",
     "`manifest.json` lists every file of the release with its size and sha256.",
     "",
@@ -157,13 +159,18 @@ export function renderCard(dataset: DatasetRow, manifest: ReleaseManifest, stats
     "```python",
     "from datasets import load_dataset",
     "",
+    'ds = load_dataset("parquet", data_files={"train": "data/train-*.parquet"}, split="train")',
+    '# or the same rows as JSON lines:',
     'ds = load_dataset("json", data_files={"train": "data/train-*.jsonl.gz"}, split="train")',
     "```",
     "",
     "```sql",
     "-- DuckDB",
+    "SELECT count(*) FROM read_parquet('data/train-*.parquet');",
     "SELECT * FROM read_json_auto('data/train-*.jsonl.gz');",
     "```",
+    "",
+    `Every file of this release, one URL per line: \`GET ${base}?format=urls\`.`,
     "",
     "Uploaded as is to a Hugging Face dataset repository, the front matter above makes `load_dataset(\"<repo>\")` find the data files.",
   ];

@@ -1,6 +1,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
+import { parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
 import * as keys from "../../r2/keys";
 import { db, schema } from "../db";
@@ -19,12 +20,12 @@ async function releaseRows(datasetId: string) {
 async function verifyFiles(name: string, m: ReleaseManifest) {
   const out: Record<string, ArrayBuffer> = {};
   for (const f of m.files) {
-    const obj = await env.BUCKET.get(keys.releaseFile(name, m.version, f.path));
+    const obj = await env.BUCKET.get(keys.releaseFile(name, f.stored_in ?? m.version, f.path));
     expect(obj, f.path).not.toBeNull();
     const bytes = await obj!.arrayBuffer();
     expect(bytes.byteLength, f.path).toBe(f.bytes);
     expect(await sha256OfBytes(bytes), f.path).toBe(f.sha256);
-    if (f.config === "default") expect((await readJsonlGz(bytes)).length, f.path).toBe(f.rows);
+    if (f.config === "default") expect((f.format === "parquet" ? await parquetReadObjects({ file: bytes }) : await readJsonlGz(bytes)).length, f.path).toBe(f.rows);
     out[f.path] = bytes;
   }
   return out;
@@ -50,13 +51,23 @@ describe("compileRelease", () => {
     expect(m).not.toBeNull();
     expect(m.version).toBe("2026-11-24");
     expect(m.parent).toBeNull();
-    expect(m.files.map((f) => [f.path, f.config, f.rows])).toEqual([
-      ["data/train-00000.jsonl.gz", "default", 3],
-      ["data/train-00001.jsonl.gz", "default", 2],
-      ["stats.json", null, undefined],
-      ["README.md", null, undefined],
+    expect(m.files.map((f) => [f.path, f.config, f.format, f.rows])).toEqual([
+      ["data/train-2026-11-24-00000.jsonl.gz", "default", "jsonl", 3],
+      ["data/train-2026-11-24-00000.parquet", "default", "parquet", 3],
+      ["data/train-2026-11-24-00001.jsonl.gz", "default", "jsonl", 2],
+      ["data/train-2026-11-24-00001.parquet", "default", "parquet", 2],
+      ["stats.json", null, undefined, undefined],
+      ["README.md", null, undefined, undefined],
     ]);
-    expect(m.counts).toEqual({ rows: 5, pairs: 0, shards: 2, jobs: 2, candidates: { accepted: 5, rejected: 1, failed: 1 }, removed_at_compile: { decontaminate: 0, dedup_exact: 0, dedup_near: 0 } });
+    expect(m.counts).toEqual({
+      rows: 5,
+      pairs: 0,
+      human_rows: 0,
+      shards: 2,
+      jobs: 2,
+      candidates: { accepted: 5, rejected: 1, failed: 1 },
+      removed_at_compile: { decontaminate: 0, dedup_exact: 0, dedup_near: 0 },
+    });
     expect(m.recipes).toEqual([
       { sha256: "1".repeat(64), jobs: 1 },
       { sha256: "2".repeat(64), jobs: 1 },
@@ -68,7 +79,7 @@ describe("compileRelease", () => {
     expect(m.filters).toEqual({ "math_answer.mismatch": 1, "math_answer.pass": 5 });
 
     const files = await verifyFiles(ds.name, m);
-    const rows = [...(await readJsonlGz(files["data/train-00000.jsonl.gz"]!)), ...(await readJsonlGz(files["data/train-00001.jsonl.gz"]!))];
+    const rows = [...(await readJsonlGz(files["data/train-2026-11-24-00000.jsonl.gz"]!)), ...(await readJsonlGz(files["data/train-2026-11-24-00001.jsonl.gz"]!))];
     const expected = [...a.records, ...b.records].filter((r) => r.status === "accepted" && !r.task.endsWith(".stray"));
     expect(rows.map((r) => r.id)).toEqual(expected.map((r) => r.id));
     // SPEC's SFT record exactly: no status, task or other candidate bookkeeping.
@@ -90,7 +101,7 @@ describe("compileRelease", () => {
     expect(front).toContain("license: mit\n");
     expect(front).toContain("task_categories:\n- text-generation\n");
     expect(front).toContain("size_categories:\n- n<1K\n");
-    expect(front).toContain('configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "data/train-*.jsonl.gz"\n');
+    expect(front).toContain('configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "data/train-*.parquet"\n');
     expect(front).toContain("tags:\n- synthetic\n- winnow\n");
     expect(card).toContain("Grade-school math, distilled.");
     expect(card).toContain("read_json_auto('data/train-*.jsonl.gz')");
@@ -98,7 +109,7 @@ describe("compileRelease", () => {
 
     const [row] = await releaseRows(ds.id);
     expect(row).toMatchObject({ version: "2026-11-24", status: "published", rows: 5, shardHigh: b.shardId, parentId: null });
-    expect(row!.bytes).toBe(m.files[0]!.bytes + m.files[1]!.bytes);
+    expect(row!.bytes).toBe(m.files.filter((f) => f.config === "default").reduce((n, f) => n + f.bytes, 0));
     expect(row!.publishedAt).toBeTypeOf("number");
   });
 
@@ -119,8 +130,9 @@ describe("compileRelease", () => {
     const second = (await compileRelease(env, ds, { now: NOW }))!;
     expect(second.version).toBe("2026-11-24.2");
     expect(second.parent).toBe("2026-11-24");
-    // Full compile: the new release holds every accepted sample so far.
+    // Incremental: the new release holds every accepted sample so far, sharing the first's files.
     expect(second.counts.rows).toBe(3);
+    expect(second.changes.added.rows).toBe(1);
     expect(second.counts.candidates).toEqual({ accepted: 3, rejected: 1, failed: 0 });
     await verifyFiles(ds.name, second);
 
@@ -136,7 +148,7 @@ describe("compileRelease", () => {
     expect(await compileRelease(env, ds, { now: NOW })).toBeNull();
     const m = (await compileRelease(env, ds, { now: NOW, force: true }))!;
     expect(m.counts.rows).toBe(0);
-    expect(m.files[0]).toMatchObject({ path: "data/train-00000.jsonl.gz", rows: 0 });
+    expect(m.files[0]).toMatchObject({ path: "data/train-2026-11-24-00000.jsonl.gz", rows: 0 });
     await verifyFiles(ds.name, m);
   });
 
@@ -167,7 +179,7 @@ describe("compileRelease", () => {
     };
     for (let s = 0; s < 3; s++) await seedShard(ds, job, Array.from({ length: 30 }, () => ({ status: "accepted" as const, completion: noise(100_000) })));
     const m = (await compileRelease(env, ds, { now: NOW }))!;
-    const data = m.files[0]!;
+    const data = m.files.find((f) => f.format === "jsonl")!;
     expect(data.rows).toBe(90);
     expect(data.bytes).toBeGreaterThan(5 * 1024 * 1024);
     // R2 gives multipart objects an etag with a part count suffix.

@@ -14,13 +14,19 @@ import { isPair, readGzipJsonl, toPreferenceRecord, toSftRecord, type ShardLine 
 import type { Recipe } from "../recipe";
 import { renderCard } from "./card";
 import { releaseGuards, type Removed } from "./guards";
-import { GzipJsonlWriter, MIN_PART_SIZE, putSmall, type WrittenObject } from "./gzip-writer";
+import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
+import { DataFiles, type Config, type Format } from "./data-files";
+import { humanRecords, referenceProfile } from "./human";
 import { StatsCollector, type TeacherShare } from "./stats";
 
 export interface ManifestFile {
   path: string;
-  /** Hugging Face config the file belongs to (`default`: SFT, `pairs`: preference); null for files that are not data. */
-  config: "default" | "pairs" | null;
+  /** Hugging Face config the file belongs to (`default`: SFT, `pairs`: preference, `rejected`); null for files that are not data. */
+  config: Config | null;
+  /** Data files: `jsonl` (gzip JSON lines) or `parquet`, the same rows in each. */
+  format?: Format;
+  /** Data files: the release whose R2 prefix stores the file (an ancestor's, when shared). */
+  stored_in?: string;
   /** Rows, for data files only. */
   rows?: number;
   bytes: number;
@@ -36,11 +42,20 @@ export interface ReleaseManifest {
   counts: {
     rows: number;
     pairs: number;
+    /** Rows from the dataset's human_upload (synthetic_depth 0). */
+    human_rows: number;
     shards: number;
     jobs: number;
     candidates: { accepted: number; rejected: number; failed: number };
     /** Accepted samples the compile-time authority pass removed (dedup, decontamination). */
     removed_at_compile: Removed;
+  };
+  /** What this compile did relative to its parent. */
+  changes: {
+    from: string | null;
+    added: { rows: number; human_rows: number; pairs: number; rejected: number; files: string[] };
+    removed_at_compile: Removed;
+    shared_files: string[];
   };
   recipes: { sha256: string; jobs: number }[];
   teachers: TeacherShare[];
@@ -121,7 +136,7 @@ export async function compileRelease(env: Env, dataset: DatasetRow, opts: Compil
   const release = await claimVersion(env, dataset.id, now, parent?.id ?? null, high);
   const written: string[] = [];
   try {
-    const manifest = await build(env, dataset, release, parent?.version ?? null, now, opts, written);
+    const manifest = await build(env, dataset, release, parent, now, opts, written);
     await d1
       .update(schema.releases)
       .set({
@@ -206,85 +221,107 @@ async function build(
   env: Env,
   dataset: DatasetRow,
   release: ReleaseRow,
-  parentVersion: string | null,
+  parent: ReleaseRow | undefined,
   now: Date,
   opts: CompileOptions,
   written: string[],
 ): Promise<ReleaseManifest> {
-  const rowsPerFile = Math.max(1, opts.rowsPerFile ?? DEFAULT_ROWS_PER_FILE);
-  const partSize = opts.partSize ?? MIN_PART_SIZE;
   const key = (path: string) => keys.releaseFile(dataset.name, release.version, path);
-  const stats = new StatsCollector();
-  const candidates = { accepted: 0, rejected: 0, failed: 0 };
-  const shardIds = new Set<number>();
-  const jobIds = new Set<string>();
-
-  // One rolling writer per config: SFT samples (`default`) and preference pairs (`pairs`).
-  const writers = {
-    default: { prefix: "data/train", file: null as GzipJsonlWriter | null, path: "", files: [] as (WrittenObject & { path: string })[] },
-    pairs: { prefix: "data/pairs", file: null as GzipJsonlWriter | null, path: "", files: [] as (WrittenObject & { path: string })[] },
-  };
-  const write = async (config: keyof typeof writers, value: unknown) => {
-    const w = writers[config];
-    if (w.file && w.file.rows >= rowsPerFile) {
-      w.files.push({ path: w.path, ...(await w.file.finish()) });
-      w.file = null;
-    }
-    if (!w.file) {
-      w.path = `${w.prefix}-${String(w.files.length).padStart(5, "0")}.jsonl.gz`;
-      written.push(key(w.path));
-      w.file = new GzipJsonlWriter(env.BUCKET, key(w.path), partSize);
-    }
-    await w.file.writeRecord(value);
-  };
-  let pairs = 0;
-  const guards = await releaseGuards(env, dataset.id, await releaseRecipes(env, dataset.id, release.shardHigh), await acceptedEstimate(env, dataset.id, release.shardHigh));
+  // An incremental compile starts from its parent's saved state and shares its data files. A
+  // parent without state (compiled before releases were incremental) means a full compile.
+  const base = parent ? await loadParent(env, dataset, parent) : null;
+  const low = base ? parent!.shardHigh : 0;
+  const state: ReleaseState = base?.state ?? emptyState();
+  const stats = new StatsCollector(state.stats);
+  const files = new DataFiles(env.BUCKET, dataset.name, release.version, Math.max(1, opts.rowsPerFile ?? DEFAULT_ROWS_PER_FILE), opts.partSize ?? MIN_PART_SIZE);
+  const added = { rows: 0, pairs: 0, rejected: 0, human: 0 };
+  const candidates = { ...state.candidates };
+  const jobIds = new Set(state.jobs);
+  let shards = state.shards;
+  const guards = await releaseGuards(env, dataset.id, await releaseRecipes(env, dataset.id, release.shardHigh), await acceptedEstimate(env, dataset.id, release.shardHigh), release.version, base ? parent!.version : null);
   try {
-    for await (const { shard, record } of ownedRecords(env, dataset.id, 0, release.shardHigh)) {
-      shardIds.add(shard.id);
+    let lastShard = -1;
+    for await (const { shard, record } of ownedRecords(env, dataset.id, low, release.shardHigh)) {
+      if (shard.id !== lastShard) {
+        shards++;
+        lastShard = shard.id;
+      }
       jobIds.add(shard.jobId);
       if (isPair(record)) {
         if (!guards.keepPair(record)) continue;
-        pairs++;
-        await write("pairs", toPreferenceRecord(record));
+        added.pairs++;
+        await files.write("pairs", toPreferenceRecord(record));
         continue;
       }
       candidates[record.status]++;
-      if (record.status !== "accepted") continue;
-      if (!guards.keep(record)) continue;
-      await write("default", toSftRecord(record));
+      if (record.status === "rejected" && dataset.releaseRejected) {
+        added.rejected++;
+        await files.write("rejected", { ...toSftRecord(record), reason: record.reason ?? null });
+      }
+      if (record.status !== "accepted" || !guards.keep(record)) continue;
+      added.rows++;
+      await files.write("default", toSftRecord(record));
       stats.add(record);
     }
-    // The SFT config always has a (possibly empty) data file, so the card's data_files glob matches.
-    for (const [config, w] of Object.entries(writers)) {
-      if (!w.file && config === "default" && !w.files.length) {
-        w.path = `${w.prefix}-00000.jsonl.gz`;
-        written.push(key(w.path));
-        w.file = new GzipJsonlWriter(env.BUCKET, key(w.path), partSize);
+    // Human rows, once per upload: a release after the one that mixed them in shares those files.
+    if (dataset.humanUpload && state.human_upload !== dataset.humanUpload) {
+      for await (const record of humanRecords(env, dataset.humanUpload, now)) {
+        added.human++;
+        await files.write("default", toSftRecord(record));
+        stats.add(record);
       }
-      if (w.file) w.files.push({ path: w.path, ...(await w.file.finish()) });
-      w.file = null;
+      state.human_upload = dataset.humanUpload;
     }
+    // The SFT config always has a data file of its own in a full compile, so the card's globs match.
+    await files.finish(base ? [] : ["default"]);
   } catch (e) {
-    for (const w of Object.values(writers)) await w.file?.abort(e);
+    await files.abort(e);
+    written.push(...files.written);
     throw e;
   }
-  const dataFiles = [
-    ...writers.default.files.map((f) => ({ ...f, config: "default" as const })),
-    ...writers.pairs.files.map((f) => ({ ...f, config: "pairs" as const })),
-  ];
+  written.push(...files.written);
+  for (const f of files.files) if (f.format === "jsonl") stats.addCompressed(f.rawBytes ?? 0, f.bytes);
 
-  const [filters, recipes] = await Promise.all([filterCounts(env, dataset.id, release.shardHigh), recipeHashes(env, dataset.id, release.shardHigh)]);
-  const removed = guards.removed();
-  const result = { ...stats.result(filters), removed_at_compile: removed };
+  const rows = state.rows + added.rows + added.human;
+  const pairs = state.pairs + added.pairs;
+  const humanRows = state.human_rows + added.human;
+  if (dataset.minHumanShare !== null && rows > 0 && humanRows / rows < dataset.minHumanShare) {
+    const need = Math.ceil((dataset.minHumanShare * rows - humanRows) / (1 - dataset.minHumanShare));
+    throw new ApiError(
+      409,
+      "human_share_too_low",
+      `human rows would be ${(humanRows / rows).toFixed(3)} of this release, below the dataset's min_human_share ${dataset.minHumanShare}; add about ${need} human rows (human_upload) or lower it`,
+    );
+  }
 
+  const [filters, recipes, reference] = await Promise.all([
+    filterCounts(env, dataset.id, release.shardHigh),
+    recipeHashes(env, dataset.id, release.shardHigh),
+    dataset.referenceUpload ? referenceProfile(env, dataset.id, dataset.referenceUpload) : Promise.resolve(null),
+  ]);
+  const removedNow = guards.removed();
+  const removed: Removed = {
+    decontaminate: state.removed.decontaminate + removedNow.decontaminate,
+    dedup_exact: state.removed.dedup_exact + removedNow.dedup_exact,
+    dedup_near: state.removed.dedup_near + removedNow.dedup_near,
+  };
+  const result = { ...stats.result(filters, { reference }), removed_at_compile: removed };
+
+  const own: ManifestFile[] = files.files.map((f) => ({ path: f.path, config: f.config, format: f.format, rows: f.rows, bytes: f.bytes, sha256: f.sha256, stored_in: release.version }));
+  const shared: ManifestFile[] = base ? base.manifest.files.filter((f) => f.config !== null).map((f) => ({ ...f, stored_in: f.stored_in ?? base.manifest.version })) : [];
   const manifest: ReleaseManifest = {
     dataset: dataset.name,
     version: release.version,
-    parent: parentVersion,
+    parent: base?.manifest.version ?? null,
     created_at: now.toISOString(),
-    files: dataFiles.map((f) => ({ path: f.path, config: f.config, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })),
-    counts: { rows: stats.rows, pairs, shards: shardIds.size, jobs: jobIds.size, candidates, removed_at_compile: removed },
+    files: [...shared, ...own],
+    counts: { rows, pairs, human_rows: humanRows, shards, jobs: jobIds.size, candidates, removed_at_compile: removed },
+    changes: {
+      from: base?.manifest.version ?? null,
+      added: { rows: added.rows + added.human, human_rows: added.human, pairs: added.pairs, rejected: added.rejected, files: own.map((f) => f.path) },
+      removed_at_compile: removedNow,
+      shared_files: shared.map((f) => f.path),
+    },
     recipes,
     teachers: result.teachers,
     filters,
@@ -298,11 +335,64 @@ async function build(
   const card = await putSmall(env.BUCKET, key("README.md"), renderCard(dataset, manifest, result), "text/markdown; charset=utf-8");
   manifest.files.push({ path: "README.md", config: null, ...card });
 
+  // The state the next release resumes from; written before the manifest, which publishes.
+  const next: ReleaseState = {
+    v: 1,
+    rows,
+    pairs,
+    human_rows: humanRows,
+    human_upload: state.human_upload,
+    shards,
+    jobs: [...jobIds],
+    candidates,
+    removed,
+    stats: stats.state(),
+  };
+  written.push(keys.releaseState(dataset.id, release.version));
+  await env.BUCKET.put(keys.releaseState(dataset.id, release.version), JSON.stringify(next));
+  await guards.finish();
+
   // Last: a manifest in R2 means every file it lists is already there.
   written.push(key("manifest.json"));
   await putSmall(env.BUCKET, key("manifest.json"), JSON.stringify(manifest, null, 2) + "\n", "application/json");
-  await guards.finish();
   return manifest;
+}
+
+/** What a release saves for its child: everything counted so far, and the mergeable stats. */
+export interface ReleaseState {
+  v: 1;
+  rows: number;
+  pairs: number;
+  human_rows: number;
+  human_upload: string | null;
+  shards: number;
+  jobs: string[];
+  candidates: { accepted: number; rejected: number; failed: number };
+  removed: Removed;
+  stats: string | undefined;
+}
+
+function emptyState(): ReleaseState {
+  return {
+    v: 1,
+    rows: 0,
+    pairs: 0,
+    human_rows: 0,
+    human_upload: null,
+    shards: 0,
+    jobs: [],
+    candidates: { accepted: 0, rejected: 0, failed: 0 },
+    removed: { decontaminate: 0, dedup_exact: 0, dedup_near: 0 },
+    stats: undefined,
+  };
+}
+
+/** The parent's manifest and saved state, or null when it has no state (then compile in full). */
+async function loadParent(env: Env, dataset: DatasetRow, parent: ReleaseRow): Promise<{ manifest: ReleaseManifest; state: ReleaseState } | null> {
+  const [m, st] = await Promise.all([env.BUCKET.get(keys.releaseFile(dataset.name, parent.version, "manifest.json")), env.BUCKET.get(keys.releaseState(dataset.id, parent.version))]);
+  if (!m || !st) return null;
+  const state = await st.json<ReleaseState>();
+  return state?.v === 1 ? { manifest: await m.json<ReleaseManifest>(), state } : null;
 }
 
 /** The recipes of the jobs whose shards the release covers. */

@@ -5,6 +5,7 @@
 import { createDecontaminator, type Decontaminator, type DecontaminateOptions } from "../../filters/decontaminate";
 import { compileDedupPass, dedupText, foldDedupIndex, splitMessages, type DedupOptions } from "../../filters/dedup";
 import type { FilterSpec } from "../../filters";
+import * as keys from "../../r2/keys";
 import type { Env } from "../env";
 import type { Recipe } from "../recipe";
 import type { CandidateRecord, PairRecord } from "../records";
@@ -47,9 +48,22 @@ function merged(recipes: Recipe[]) {
   };
 }
 
-export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe[], expectedRows: number): Promise<ReleaseGuards> {
+/**
+ * `seedFrom`: the parent release whose authority index this compile continues (incremental:
+ * new records are checked against everything already released); `saveAs`: this release, whose
+ * index the next compile continues.
+ */
+export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe[], expectedRows: number, saveAs: string, seedFrom: string | null): Promise<ReleaseGuards> {
   const opts = merged(recipes);
-  const dd = opts.dedup ? compileDedupPass({ near: opts.dedup.near, exact: opts.dedup.exact, capacity: Math.max(1024, expectedRows) }) : null;
+  const seed = opts.dedup && seedFrom ? await env.BUCKET.get(keys.dedupReleaseIndex(datasetId, seedFrom)) : null;
+  const dd = opts.dedup
+    ? compileDedupPass({
+        near: opts.dedup.near,
+        exact: opts.dedup.exact,
+        capacity: Math.max(1024, expectedRows),
+        seed: seed ? new Uint8Array(await seed.arrayBuffer()) : undefined,
+      })
+    : null;
   let dc: Decontaminator | null = null;
   if (opts.decontaminate) {
     try {
@@ -77,7 +91,9 @@ export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe
     },
     removed: () => ({ decontaminate: decontaminated, dedup_exact: dd?.dropped.exact ?? 0, dedup_near: dd?.dropped.near ?? 0 }),
     async finish() {
-      if (dd) await foldDedupIndex(env, datasetId).catch((e) => console.error("dedup index fold failed", e));
+      if (!dd) return;
+      await env.BUCKET.put(keys.dedupReleaseIndex(datasetId, saveAs), dd.index.serialize());
+      await foldDedupIndex(env, datasetId).catch((e) => console.error("dedup index fold failed", e));
     },
   };
 }

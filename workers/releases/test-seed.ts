@@ -22,7 +22,7 @@ export async function seedDataset(keyId: string, over: Partial<DatasetRow> = {})
   return db(env).insert(schema.datasets).values(row).returning().get();
 }
 
-export async function seedJob(ds: DatasetRow, recipeSha256 = "a".repeat(64)): Promise<string> {
+export async function seedJob(ds: DatasetRow, recipeSha256 = "a".repeat(64), recipe: Record<string, unknown> = {}): Promise<string> {
   const id = newId("job");
   await db(env)
     .insert(schema.jobs)
@@ -31,7 +31,7 @@ export async function seedJob(ds: DatasetRow, recipeSha256 = "a".repeat(64)): Pr
       keyId: ds.keyId,
       datasetId: ds.id,
       status: "done",
-      recipe: {},
+      recipe,
       recipeSha256,
       inputsTotal: 1,
       candidatesPerInput: 1,

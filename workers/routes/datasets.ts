@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { count, desc, eq, sql } from "drizzle-orm";
+import { and, count, desc, eq, sql } from "drizzle-orm";
 import { requireKey } from "../auth";
 import { loadDataset, type DatasetRow } from "../datasets";
 import { latestPublished } from "../releases/compile";
@@ -21,12 +21,29 @@ const CreateDataset = z
   .strict()
   .openapi("CreateDataset");
 
+const UploadId = z.string().regex(/^inp_[A-Za-z0-9_-]{1,64}$/, "an upload id (inp_...) of this dataset");
+/** Settings that may change after creation, including the model-collapse guards. */
+const UpdateDataset = z
+  .object({
+    description: z.string().max(10_000).optional(),
+    license: z.string().max(100).optional(),
+    visibility: z.enum(["private", "public"]).optional(),
+    reference_upload: UploadId.nullable().optional().describe("human-written reference texts (rows with a `text` field or `messages`); releases report drift against them"),
+    human_upload: UploadId.nullable().optional().describe("human SFT rows (`messages`, or `prompt` + `completion`) mixed into every release"),
+    min_human_share: z.number().min(0).max(1).nullable().optional().describe("a release is refused when human rows are a smaller share of it than this"),
+    release_rejected: z.boolean().optional().describe("releases also carry a `rejected` config (rejected candidates with their reasons, for analysis)"),
+  })
+  .strict()
+  .openapi("UpdateDataset");
+
 const Dataset = z
   .object({
     name: z.string(),
     description: z.string(),
     license: z.string(),
     visibility: z.enum(["private", "public"]),
+    guards: z.object({ reference_upload: z.string().nullable(), human_upload: z.string().nullable(), min_human_share: z.number().nullable() }),
+    release_rejected: z.boolean(),
     created_at: z.string(),
     counts: z.object({ accepted_samples: z.number(), jobs: z.number(), uploads: z.number() }),
     latest_release: z.object({ version: z.string(), rows: z.number(), created_at: z.string() }).nullable(),
@@ -48,6 +65,8 @@ async function present(env: Env, d: DatasetRow): Promise<z.infer<typeof Dataset>
     description: d.description,
     license: d.license,
     visibility: d.visibility,
+    guards: { reference_upload: d.referenceUpload, human_upload: d.humanUpload, min_human_share: d.minHumanShare },
+    release_rejected: d.releaseRejected,
     created_at: new Date(d.createdAt).toISOString(),
     counts: { accepted_samples: jobs?.accepted ?? 0, jobs: jobs?.n ?? 0, uploads: uploads?.n ?? 0 },
     latest_release: release ? { version: release.version, rows: release.rows, created_at: new Date(release.createdAt).toISOString() } : null,
@@ -97,6 +116,42 @@ export const datasets = router()
       responses: { 200: jsonResponse(Dataset, "the dataset"), ...errors },
     }),
     async (c) => c.json(await present(c.env, await loadDataset(c, c.req.valid("param").name, "read")), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "patch",
+      path: "/v1/datasets/{name}",
+      summary: "Change a dataset's settings, including its model-collapse guards",
+      security: bearerSecurity,
+      request: { params: NameParam, ...jsonBody(UpdateDataset) },
+      responses: { 200: jsonResponse(Dataset, "the dataset"), ...errors },
+    }),
+    async (c) => {
+      const keyId = requireKey(c);
+      const ds = await loadDataset(c, c.req.valid("param").name, "write");
+      const body = c.req.valid("json");
+      for (const field of ["reference_upload", "human_upload"] as const) {
+        const id = body[field];
+        if (!id) continue;
+        const up = await db(c.env)
+          .select({ id: schema.uploads.id })
+          .from(schema.uploads)
+          .where(and(eq(schema.uploads.id, id), eq(schema.uploads.keyId, keyId), eq(schema.uploads.datasetId, ds.id)))
+          .get();
+        if (!up) throw new ApiError(404, "not_found", `${field}: upload '${id}' not found in dataset '${ds.name}'`, [{ path: field }]);
+      }
+      const patch = {
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        ...(body.license !== undefined ? { license: body.license } : {}),
+        ...(body.visibility !== undefined ? { visibility: body.visibility } : {}),
+        ...(body.reference_upload !== undefined ? { referenceUpload: body.reference_upload } : {}),
+        ...(body.human_upload !== undefined ? { humanUpload: body.human_upload } : {}),
+        ...(body.min_human_share !== undefined ? { minHumanShare: body.min_human_share } : {}),
+        ...(body.release_rejected !== undefined ? { releaseRejected: body.release_rejected } : {}),
+      };
+      const row = Object.keys(patch).length ? await db(c.env).update(schema.datasets).set(patch).where(eq(schema.datasets.id, ds.id)).returning().get() : ds;
+      return c.json(await present(c.env, row!), 200);
+    },
   )
   .openapi(
     createRoute({

@@ -47,7 +47,19 @@ describe("release routes", () => {
       [`${v1}.2`, v1, 3, "published"],
       [v1, null, 2, "published"],
     ]);
-    expect(releases[0].bytes).toBe(second.files[0].bytes);
+    expect(releases[0].bytes).toBe(second.files.filter((f: any) => f.config === "default").reduce((n: number, f: any) => n + f.bytes, 0));
+    // The second release shares the first's data files and lists every file in one call.
+    expect(second.changes.shared_files.length).toBe(2);
+    const all = await call(`/v1/datasets/${ds.name}/releases/${second.version}/files`, { key: secret });
+    const listed = ((await all.json()) as any).files;
+    expect(listed.map((f: any) => f.path)).toEqual([...second.files.map((f: any) => f.path), "manifest.json"]);
+    for (const f of listed) {
+      const res = await call(new URL(f.url).pathname, { key: secret });
+      expect(res.status, f.path).toBe(200);
+      expect((await res.arrayBuffer()).byteLength, f.path).toBe(f.bytes);
+    }
+    const urls = await (await call(`/v1/datasets/${ds.name}/releases/${second.version}/files?format=urls`, { key: secret })).text();
+    expect(urls.trim().split("\n")).toEqual(listed.map((f: any) => f.url));
 
     const got = await call(`/v1/datasets/${ds.name}/releases/${v1}`, { key: secret });
     expect(got.status).toBe(200);
@@ -60,9 +72,10 @@ describe("release routes", () => {
     const { ds, secret } = await datasetWithSamples();
     const m = (await (await call(`/v1/datasets/${ds.name}/releases`, { method: "POST", key: secret })).json()) as any;
     const files = `/v1/datasets/${ds.name}/releases/${m.version}/files`;
-    const data = m.files.find((f: any) => f.path === "data/train-00000.jsonl.gz");
+    const name0 = `data/train-${m.version}-00000.jsonl.gz`;
+    const data = m.files.find((f: any) => f.path === name0);
 
-    const res = await call(`${files}/data/train-00000.jsonl.gz`, { key: secret });
+    const res = await call(`${files}/${name0}`, { key: secret });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/gzip");
     expect(res.headers.get("content-length")).toBe(String(data.bytes));
@@ -73,23 +86,23 @@ describe("release routes", () => {
     expect(await sha256OfBytes(bytes)).toBe(data.sha256);
     expect((await readJsonlGz(bytes)).length).toBe(2);
 
-    const cached = await call(`${files}/data/train-00000.jsonl.gz`, { key: secret, headers: { "if-none-match": etag } });
+    const cached = await call(`${files}/${name0}`, { key: secret, headers: { "if-none-match": etag } });
     expect(cached.status).toBe(304);
     expect(cached.headers.get("etag")).toBe(etag);
     expect(await cached.text()).toBe("");
-    const stale = await call(`${files}/data/train-00000.jsonl.gz`, { key: secret, headers: { "if-none-match": '"not-it"' } });
+    const stale = await call(`${files}/${name0}`, { key: secret, headers: { "if-none-match": '"not-it"' } });
     expect(stale.status).toBe(200);
     await stale.arrayBuffer();
 
-    const part = await call(`${files}/data/train-00000.jsonl.gz`, { key: secret, headers: { range: "bytes=2-11" } });
+    const part = await call(`${files}/${name0}`, { key: secret, headers: { range: "bytes=2-11" } });
     expect(part.status).toBe(206);
     expect(part.headers.get("content-range")).toBe(`bytes 2-11/${data.bytes}`);
     expect(part.headers.get("content-length")).toBe("10");
     expect(new Uint8Array(await part.arrayBuffer())).toEqual(new Uint8Array(bytes.slice(2, 12)));
-    const tail = await call(`${files}/data/train-00000.jsonl.gz`, { key: secret, headers: { range: "bytes=-8" } });
+    const tail = await call(`${files}/${name0}`, { key: secret, headers: { range: "bytes=-8" } });
     expect(tail.status).toBe(206);
     expect(new Uint8Array(await tail.arrayBuffer())).toEqual(new Uint8Array(bytes.slice(-8)));
-    const beyond = await call(`${files}/data/train-00000.jsonl.gz`, { key: secret, headers: { range: `bytes=${data.bytes}-` } });
+    const beyond = await call(`${files}/${name0}`, { key: secret, headers: { range: `bytes=${data.bytes}-` } });
     expect(beyond.status).toBe(416);
     expect(beyond.headers.get("content-range")).toBe(`bytes */${data.bytes}`);
 
@@ -103,7 +116,7 @@ describe("release routes", () => {
     expect(self.status).toBe(200);
     expect(await self.json()).toEqual(m);
 
-    expect((await call(`${files}/data/train-00001.jsonl.gz`, { key: secret })).status).toBe(404);
+    expect((await call(`${files}/data/train-${m.version}-00009.jsonl.gz`, { key: secret })).status).toBe(404);
     const dotted = await call(`${files}/data%2F..%2F..%2Fmanifest.json`, { key: secret });
     expect(dotted.status).toBe(400);
     expect(((await dotted.json()) as any).error.code).toBe("invalid_path");
@@ -126,7 +139,7 @@ describe("release routes", () => {
     const m = (await (await call(`/v1/datasets/${ds.name}/releases`, { method: "POST", key: secret })).json()) as any;
     expect((await call(`/v1/datasets/${ds.name}/releases`)).status).toBe(200);
     expect((await call(`/v1/datasets/${ds.name}/releases/${m.version}`)).status).toBe(200);
-    const file = await call(`/v1/datasets/${ds.name}/releases/${m.version}/files/data/train-00000.jsonl.gz`);
+    const file = await call(`/v1/datasets/${ds.name}/releases/${m.version}/files/data/train-${m.version}-00000.parquet`);
     expect(file.status).toBe(200);
     expect(file.headers.get("cache-control")).toMatch(/^public/);
     await file.arrayBuffer();

@@ -26,8 +26,10 @@ const Manifest = z
     created_at: z.string(),
     files: z.array(
       z.object({
-        path: z.string().openapi({ example: "data/train-00000.jsonl.gz" }),
-        config: z.enum(["default", "pairs"]).nullable(),
+        path: z.string().openapi({ example: "data/train-2026-11-24-00000.parquet" }),
+        config: z.enum(["default", "pairs", "rejected"]).nullable(),
+        format: z.enum(["jsonl", "parquet"]).optional(),
+        stored_in: z.string().optional().describe("the release whose objects hold this file: an ancestor's when the file is shared"),
         rows: z.number().optional(),
         bytes: z.number(),
         sha256: z.string(),
@@ -36,10 +38,17 @@ const Manifest = z
     counts: z.object({
       rows: z.number(),
       pairs: z.number(),
+      human_rows: z.number(),
       shards: z.number(),
       jobs: z.number(),
       candidates: z.object({ accepted: z.number(), rejected: z.number(), failed: z.number() }),
       removed_at_compile: z.object({ decontaminate: z.number(), dedup_exact: z.number(), dedup_near: z.number() }),
+    }),
+    changes: z.object({
+      from: z.string().nullable(),
+      added: z.object({ rows: z.number(), human_rows: z.number(), pairs: z.number(), rejected: z.number(), files: z.array(z.string()) }),
+      removed_at_compile: z.object({ decontaminate: z.number(), dedup_exact: z.number(), dedup_near: z.number() }),
+      shared_files: z.array(z.string()),
     }),
     recipes: z.array(z.object({ sha256: z.string(), jobs: z.number() })),
     teachers: z.array(z.object({ provider: z.string(), model: z.string(), rows: z.number(), share: z.number() })),
@@ -204,6 +213,37 @@ const app = router()
       const ds = await loadDataset(c, name, "read");
       return c.json((await readManifest(c, ds, version)).manifest, 200);
     },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/datasets/{name}/releases/{version}/files",
+      summary: "Every file of a release, with its download URL, in one call",
+      description:
+        "For scripts: `?format=urls` answers one absolute URL per line (e.g. for `wget -i` or `xargs curl -O`); the default is JSON. " +
+        "The list includes manifest.json and the data files shared with earlier releases.",
+      security: bearerSecurity,
+      request: { params: VersionParams, query: z.object({ format: z.enum(["json", "urls"]).default("json") }) },
+      responses: {
+        200: jsonResponse(
+          z.object({ version: z.string(), files: z.array(z.object({ path: z.string(), url: z.string(), bytes: z.number(), sha256: z.string().nullable(), config: z.string().nullable(), format: z.string().nullable() })) }),
+          "the files",
+        ),
+        ...errors,
+      },
+    }),
+    async (c) => {
+      const { name, version } = c.req.valid("param");
+      const ds = await loadDataset(c, name, "read");
+      const { manifest, size } = await readManifest(c, ds, version);
+      const base = new URL(`/v1/datasets/${encodeURIComponent(ds.name)}/releases/${version}/files/`, c.req.url).toString();
+      const files = [
+        ...manifest.files.map((f) => ({ path: f.path, url: base + f.path, bytes: f.bytes, sha256: f.sha256, config: f.config, format: f.format ?? null })),
+        { path: "manifest.json", url: base + "manifest.json", bytes: size, sha256: null, config: null, format: null },
+      ];
+      if (c.req.valid("query").format === "urls") return c.text(files.map((f) => f.url).join("\n") + "\n", 200) as never;
+      return c.json({ version, files }, 200);
+    },
   );
 
 /** `*` or a list of entity tags, weak or strong (RFC 9110 §8.8.3). */
@@ -230,7 +270,9 @@ app.get("/v1/datasets/:name/releases/:version/files/:path{.+}", async (c) => {
   const conditions = new Headers();
   const inm = c.req.header("if-none-match");
   if (inm && IF_NONE_MATCH.test(inm)) conditions.set("if-none-match", inm);
-  const obj = await c.env.BUCKET.get(keys.releaseFile(ds.name, version, path), { onlyIf: conditions, ...(range ? { range } : {}) });
+  // A shared data file lives under the release that wrote it.
+  const storedIn = manifest.files.find((f) => f.path === path)?.stored_in ?? version;
+  const obj = await c.env.BUCKET.get(keys.releaseFile(ds.name, storedIn, path), { onlyIf: conditions, ...(range ? { range } : {}) });
   if (!obj) throw notFound(`file '${path}' in release '${version}' of dataset '${ds.name}'`);
 
   const headers = new Headers({

@@ -1,0 +1,84 @@
+// Incremental releases: a release compiles only what is new since its parent and lists the
+// parent's data files instead of rewriting them.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { parquetReadObjects } from "hyparquet";
+import * as keys from "../../r2/keys";
+import { compileRelease, type ReleaseManifest } from "./compile";
+import { readJsonlGz, seedDataset, seedJob, seedKey, seedShard, sha256OfBytes } from "./test-seed";
+
+const DAY1 = new Date("2026-11-24T03:00:00Z");
+const DAY2 = new Date("2026-11-25T03:00:00Z");
+
+/** Every data file of a manifest, fetched where it is stored, checked against its size and sha256. */
+async function dataFiles(name: string, m: ReleaseManifest) {
+  const out: { path: string; config: string | null; format?: string; rows: unknown[] }[] = [];
+  for (const f of m.files.filter((f) => f.config !== null)) {
+    const obj = await env.BUCKET.get(keys.releaseFile(name, f.stored_in ?? m.version, f.path));
+    expect(obj, f.path).not.toBeNull();
+    const bytes = await obj!.arrayBuffer();
+    expect(bytes.byteLength, f.path).toBe(f.bytes);
+    expect(await sha256OfBytes(bytes), f.path).toBe(f.sha256);
+    const rows = f.format === "parquet" ? await parquetReadObjects({ file: bytes }) : await readJsonlGz(bytes);
+    expect(rows.length, f.path).toBe(f.rows);
+    out.push({ path: f.path, config: f.config, format: f.format, rows });
+  }
+  return out;
+}
+
+describe("incremental releases", () => {
+  it("two jobs and two releases later, the second manifest shares the first release's data files", async () => {
+    const { keyId } = await seedKey();
+    const ds = await seedDataset(keyId);
+    const job1 = await seedJob(ds, "1".repeat(64));
+    await seedShard(ds, job1, [{ status: "accepted" }, { status: "accepted" }, { status: "rejected" }]);
+    const first = (await compileRelease(env, ds, { now: DAY1 }))!;
+    expect(first.parent).toBeNull();
+    const firstData = first.files.filter((f) => f.config !== null);
+    // Both formats, same rows.
+    expect(firstData.map((f) => [f.config, f.format, f.rows])).toEqual([
+      ["default", "jsonl", 2],
+      ["default", "parquet", 2],
+    ]);
+
+    const job2 = await seedJob(ds, "2".repeat(64));
+    await seedShard(ds, job2, [{ status: "accepted" }, { status: "accepted" }, { status: "accepted" }, { status: "failed" }]);
+    const second = (await compileRelease(env, ds, { now: DAY2 }))!;
+    expect(second.parent).toBe(first.version);
+    expect(second.changes.from).toBe(first.version);
+    expect(second.changes.added.rows).toBe(3);
+    // The parent's files are listed as they were (same path, bytes, sha256), stored where they were written.
+    for (const f of firstData) expect(second.files).toContainEqual({ ...f, stored_in: first.version });
+    expect(second.changes.shared_files.sort()).toEqual(firstData.map((f) => f.path).sort());
+    // New files are named after the release that wrote them.
+    const own = second.files.filter((f) => f.config !== null && f.stored_in === second.version);
+    expect(own.map((f) => f.path).every((p) => p.includes(second.version))).toBe(true);
+    expect(own.map((f) => f.rows)).toEqual([3, 3]);
+    // Not rewritten: no copy of the parent's files under the new release.
+    for (const f of firstData) expect(await env.BUCKET.head(keys.releaseFile(ds.name, second.version, f.path))).toBeNull();
+    // Totals are cumulative.
+    expect(second.counts).toMatchObject({ rows: 5, jobs: 2, shards: 2, candidates: { accepted: 5, rejected: 1, failed: 1 } });
+    const files = await dataFiles(ds.name, second);
+    const sft = (format: string) => files.filter((f) => f.config === "default" && f.format === format).flatMap((f) => f.rows);
+    expect(sft("jsonl")).toHaveLength(5);
+    expect(sft("parquet")).toHaveLength(5);
+    expect(new Set(sft("jsonl").map((r: any) => r.id))).toEqual(new Set(sft("parquet").map((r: any) => r.id)));
+    const stats = await (await env.BUCKET.get(keys.releaseFile(ds.name, second.version, "stats.json")))!.json<any>();
+    expect(stats.rows).toBe(5);
+  });
+
+  it("dedups new records against everything already released, and counts the removals in this release's changes", async () => {
+    const { keyId } = await seedKey();
+    const ds = await seedDataset(keyId);
+    const job1 = await seedJob(ds, "3".repeat(64), { filters: [{ type: "dedup", near: 0.8, exact: true, on: "completion" }] });
+    await seedShard(ds, job1, [{ status: "accepted", completion: "The answer is 42 because six times seven is forty-two." }]);
+    await compileRelease(env, ds, { now: DAY1 });
+    const job2 = await seedJob(ds, "4".repeat(64), { filters: [{ type: "dedup", near: 0.8, exact: true, on: "completion" }] });
+    await seedShard(ds, job2, [{ status: "accepted", completion: "The answer is 42 because six times seven is forty-two." }, { status: "accepted", completion: "Something else entirely, with other words." }]);
+    const second = (await compileRelease(env, ds, { now: DAY2 }))!;
+    expect(second.changes.added.rows).toBe(1);
+    expect(second.changes.removed_at_compile.dedup_exact).toBe(1);
+    expect(second.counts.removed_at_compile.dedup_exact).toBe(1);
+    expect(second.counts.rows).toBe(2);
+  });
+});

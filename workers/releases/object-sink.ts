@@ -1,0 +1,97 @@
+// The byte end of every streamed release file (gzip JSONL, Parquet): bytes go into one R2
+// object while they are produced, so a file of any size costs about one part of memory.
+//
+// R2 `put` needs a known length for a stream, so bytes are buffered into parts: an object that
+// stays below one part is a single `put`; a larger one becomes a multipart upload, started only
+// when the first part fills. R2 wants every part but the last to be >= 5 MiB and of one size, so
+// parts are cut at exactly `partSize` bytes. The sha256 is computed on the same bytes as they
+// stream, with workerd's DigestStream (SubtleCrypto cannot hash incrementally).
+import { hex } from "../ids";
+
+/** R2's minimum size for every part of a multipart upload except the last. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+export interface WrittenObject {
+  key: string;
+  rows: number;
+  /** Size as stored. */
+  bytes: number;
+  sha256: string;
+  /** gzip JSONL: the uncompressed size (for the release's compression ratio). */
+  rawBytes?: number;
+}
+
+export class ObjectSink {
+  private readonly digest = new crypto.DigestStream("SHA-256");
+  private readonly hash = this.digest.getWriter();
+  private bytes = 0;
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private upload: R2MultipartUpload | null = null;
+  private readonly parts: R2UploadedPart[] = [];
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    readonly key: string,
+    private readonly partSize: number,
+    private readonly httpMetadata: R2HTTPMetadata,
+  ) {
+    if (partSize < MIN_PART_SIZE) throw new Error(`partSize must be at least ${MIN_PART_SIZE} bytes (R2's minimum part size)`);
+  }
+
+  /** Hashes and buffers the bytes, uploading every part that fills. The caller must not reuse `chunk`. */
+  async write(chunk: Uint8Array): Promise<void> {
+    if (!chunk.byteLength) return;
+    this.bytes += chunk.byteLength;
+    await this.hash.write(chunk);
+    this.chunks.push(chunk);
+    this.buffered += chunk.byteLength;
+    while (this.buffered >= this.partSize) {
+      const part = this.take(this.partSize);
+      this.upload ??= await this.bucket.createMultipartUpload(this.key, { httpMetadata: this.httpMetadata });
+      this.parts.push(await this.upload.uploadPart(this.parts.length + 1, part));
+    }
+  }
+
+  /** Ends the object and makes it visible in R2. */
+  async close(): Promise<{ bytes: number; sha256: string }> {
+    await this.hash.close();
+    const sha256 = hex(await this.digest.digest);
+    const rest = this.take(this.buffered);
+    if (!this.upload) {
+      await this.bucket.put(this.key, rest, { httpMetadata: this.httpMetadata, sha256 });
+    } else {
+      if (rest.byteLength > 0 || this.parts.length === 0) this.parts.push(await this.upload.uploadPart(this.parts.length + 1, rest));
+      await this.upload.complete(this.parts);
+    }
+    return { bytes: this.bytes, sha256 };
+  }
+
+  /** Best effort: leaves no multipart upload behind (R2 would keep its parts until they expire). */
+  async abort(): Promise<void> {
+    this.chunks = [];
+    this.buffered = 0;
+    await this.upload?.abort().catch(() => {});
+  }
+
+  /** Removes exactly n bytes from the front of the buffer, as one contiguous array. */
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.chunks[0]!;
+      const want = n - filled;
+      if (head.byteLength <= want) {
+        out.set(head, filled);
+        filled += head.byteLength;
+        this.chunks.shift();
+      } else {
+        out.set(head.subarray(0, want), filled);
+        this.chunks[0] = head.subarray(want);
+        filled += want;
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
