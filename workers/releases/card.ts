@@ -39,6 +39,7 @@ const q = (s: string) => JSON.stringify(s);
 const PREFIX = { default: "data/train", pairs: "data/pairs", rejected: "data/rejected" } as const;
 
 const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
+const fmt = (x: number | null | undefined) => (x === null || x === undefined ? "–" : x.toFixed(3));
 
 /** Markdown table cells must not break the row. */
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
@@ -119,10 +120,33 @@ export function renderCard(dataset: DatasetRow, manifest: ReleaseManifest, stats
     "",
     ...recipes,
     "",
+    "### Lineage",
+    "",
+    `Human-written rows: ${stats.human.rows} (${pct(stats.human.share)}). Synthetic depth (0 = written by people, 1 = a teacher's output from human inputs, 2 = from synthetic inputs, ...):`,
+    "",
+    "| synthetic depth | rows | share |",
+    "|---:|---:|---:|",
+    ...stats.synthetic_depth.map((d) => `| ${d.depth} | ${d.rows} | ${pct(d.share)} |`),
+    "",
+    ...(stats.drift
+      ? [
+          "### Drift from the human reference set",
+          "",
+          ...(stats.drift.flagged ? [`> **Warning: this release has drifted from its human reference set** (${stats.drift.reasons.map(cell).join("; ")}).`, ""] : []),
+          `Unigram Jensen–Shannon divergence ${fmt(stats.drift.unigram_jsd)} (threshold ${stats.drift.thresholds.maxJsd}), ` +
+            `length-distribution distance ${fmt(stats.drift.length.distance)} (threshold ${stats.drift.thresholds.maxLengthDistance}), ` +
+            `vocabulary tail coverage ${pct(stats.drift.tail_coverage)} (threshold ${pct(stats.drift.thresholds.minTailCoverage)}), ` +
+            `against ${stats.drift.reference.texts} reference texts.`,
+          "",
+        ]
+      : []),
     "### Statistics",
     "",
     `Assistant completion length in characters: min ${c.min}, median ${c.p50}, p90 ${c.p90}, max ${c.max}, mean ${c.mean}. ` +
-      `Exact duplicate completions: ${stats.duplicates.exact} (${pct(stats.duplicates.rate)}). Details are in \`stats.json\`.`,
+      `Distinct-1 ${fmt(stats.distinct.distinct_1)}, distinct-2 ${fmt(stats.distinct.distinct_2)}; gzip compression ratio ${fmt(stats.compression.ratio)}. ` +
+      `Exact duplicate completions: ${stats.duplicates.exact} (${pct(stats.duplicates.rate)}). ` +
+      `Removed at compile (the release's final dedup and decontamination pass): ${manifest.counts.removed_at_compile.dedup_exact} exact and ${manifest.counts.removed_at_compile.dedup_near} near duplicates, ${manifest.counts.removed_at_compile.decontaminate} contaminated. ` +
+      "Details are in `stats.json`.",
     "",
     "## Record format",
     "",

@@ -3,7 +3,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { parquetReadObjects } from "hyparquet";
+import { parse as parseYaml } from "yaml";
+import { eq } from "drizzle-orm";
 import * as keys from "../../r2/keys";
+import { db, schema } from "../db";
+import { storeUpload } from "../uploads";
 import { compileRelease, type ReleaseManifest } from "./compile";
 import { readJsonlGz, seedDataset, seedJob, seedKey, seedShard, sha256OfBytes } from "./test-seed";
 
@@ -65,6 +69,48 @@ describe("incremental releases", () => {
     expect(new Set(sft("jsonl").map((r: any) => r.id))).toEqual(new Set(sft("parquet").map((r: any) => r.id)));
     const stats = await (await env.BUCKET.get(keys.releaseFile(ds.name, second.version, "stats.json")))!.json<any>();
     expect(stats.rows).toBe(5);
+    expect(stats.distinct.distinct_1).toBeGreaterThan(0);
+
+    // The card's YAML parses, and its configs point at files the release has.
+    const card = await (await env.BUCKET.get(keys.releaseFile(ds.name, second.version, "README.md")))!.text();
+    const front = parseYaml(card.split("---\n")[1]!);
+    expect(front.configs).toEqual([{ config_name: "default", data_files: [{ split: "train", path: "data/train-*.parquet" }] }]);
+    expect(front.size_categories).toEqual(["n<1K"]);
+    expect(front.task_categories).toEqual(["text-generation"]);
+    expect(second.files.filter((f) => f.path.startsWith("data/train-") && f.path.endsWith(".parquet"))).toHaveLength(2);
+  });
+
+  it("mixes human rows in once, reports their share and drift against a reference set, and enforces a minimum share", async () => {
+    const { keyId } = await seedKey();
+    const ds = await seedDataset(keyId);
+    const job = await seedJob(ds);
+    await seedShard(ds, job, [{ status: "accepted" }, { status: "accepted" }, { status: "accepted" }]);
+    const human = await storeUpload(env, keyId, ds.id, [
+      { prompt: "What is 2 + 2?", completion: "Two plus two is four." },
+      { messages: [{ role: "user", content: "Name a prime." }, { role: "assistant", content: "Seven is a prime number." }] },
+      { note: "not a conversation: skipped" },
+    ]);
+    const reference = await storeUpload(env, keyId, ds.id, [{ text: "People write answers in their own words, with a long tail of rare vocabulary." }, { text: "Another human sentence about arithmetic and reasoning." }]);
+    await db(env).update(schema.datasets).set({ humanUpload: human.id, referenceUpload: reference.id, minHumanShare: 0.5 }).where(eq(schema.datasets.id, ds.id));
+    const withGuards = { ...ds, humanUpload: human.id, referenceUpload: reference.id, minHumanShare: 0.5 };
+    // 2 human rows of 5 is below the required half: refused, nothing published.
+    await expect(compileRelease(env, withGuards, { now: DAY1 })).rejects.toThrow(/human_share|min_human_share/);
+    const ok = { ...withGuards, minHumanShare: 0.3 };
+    const m = (await compileRelease(env, ok, { now: DAY1 }))!;
+    expect(m.counts).toMatchObject({ rows: 5, human_rows: 2 });
+    const stats = await (await env.BUCKET.get(keys.releaseFile(ds.name, m.version, "stats.json")))!.json<any>();
+    expect(stats.human).toEqual({ rows: 2, share: 0.4 });
+    expect(stats.synthetic_depth.find((d: any) => d.depth === 0).rows).toBe(2);
+    expect(stats.drift).toMatchObject({ reference: { texts: 2 } });
+    expect(typeof stats.drift.flagged).toBe("boolean");
+    const card = await (await env.BUCKET.get(keys.releaseFile(ds.name, m.version, "README.md")))!.text();
+    expect(card).toContain("Drift from the human reference set");
+
+    // The next release shares the human rows' file instead of mixing them in again.
+    await seedShard(ds, job, [{ status: "accepted" }]);
+    const next = (await compileRelease(env, { ...ok, minHumanShare: 0.2 }, { now: DAY2 }))!;
+    expect(next.counts).toMatchObject({ rows: 6, human_rows: 2 });
+    expect(next.changes.added).toMatchObject({ rows: 1, human_rows: 0 });
   });
 
   it("dedups new records against everything already released, and counts the removals in this release's changes", async () => {
