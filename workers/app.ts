@@ -13,6 +13,7 @@ import { jobs } from "./routes/jobs";
 import { keys } from "./routes/keys";
 import { releases } from "./routes/releases";
 import { usage } from "./routes/usage";
+import { viewer } from "./viewer";
 
 export const app = router();
 
@@ -78,9 +79,6 @@ app.doc31("/openapi.json", {
   info: { title: "Winnow API", version: "1", description: "Generate candidates with teacher models, keep what passes the filters, release daily." },
 });
 app.get("/docs", (c) => c.html(docsPage()));
-// The viewer comes later; until then the root says what this is and where to read more.
-app.get("/", (c) =>
-  c.html(`<!doctype html><meta charset="utf-8"><title>Winnow</title><body style="font:16px system-ui;max-width:40rem;margin:3rem auto">
-<h1>Winnow</h1><p>Synthetic data that passed its filters. This deployment serves the API: <a href="/docs">/docs</a> · <a href="/openapi.json">/openapi.json</a>.</p>`),
-);
+// The viewer: HTML pages at / and below, reading through the same access rules as the API.
+app.route("/", viewer(app));
 
