@@ -10,7 +10,7 @@ import type { Env } from "../env";
 import { hex } from "../ids";
 import type { CandidateRecord } from "../records";
 import { readUploadRows, ROWS_PER_CHUNK } from "../uploads";
-import { buildReferenceProfile, type ReferenceProfile } from "./drift";
+import { ReferenceBuilder, type ReferenceProfile } from "./drift";
 
 /** An upload's rows, a chunk at a time. */
 async function* uploadRows(env: Env, uploadId: string): AsyncGenerator<{ index: number; row: Record<string, unknown> }> {
@@ -73,12 +73,13 @@ export async function referenceProfile(env: Env, datasetId: string, uploadId: st
   const key = keys.referenceProfile(datasetId, uploadId);
   const cached = await env.BUCKET.get(key);
   if (cached) return (await cached.json()) as ReferenceProfile;
-  const texts: string[] = [];
+  // Streamed: the profile's size is bounded, whatever the reference set's.
+  const builder = new ReferenceBuilder();
   for await (const { row } of uploadRows(env, uploadId)) {
     const t = referenceText(row);
-    if (t) texts.push(t);
+    if (t) builder.add(t);
   }
-  const profile = buildReferenceProfile(texts);
+  const profile = builder.finish();
   await env.BUCKET.put(key, JSON.stringify(profile));
   return profile;
 }
