@@ -41,7 +41,15 @@ export const PollMessage = z.object({
   polls: z.number().int().nonnegative().default(0),
 });
 
-export const TaskMessage = z.discriminatedUnion("kind", [FanoutMessage, GenerateMessage, PollMessage]);
+/** The next step of a release compile in progress (see workers/releases/compile-step.ts). */
+export const CompileMessage = z.object({
+  kind: z.literal("compile"),
+  dataset_id: z.string(),
+  release_id: z.string(),
+  step: z.number().int().positive(),
+});
+
+export const TaskMessage = z.discriminatedUnion("kind", [FanoutMessage, GenerateMessage, PollMessage, CompileMessage]);
 export type TaskMessage = z.input<typeof TaskMessage>;
 export type FanoutMessage = z.infer<typeof FanoutMessage>;
 export type GenerateMessage = z.infer<typeof GenerateMessage>;

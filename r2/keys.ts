@@ -22,3 +22,6 @@ export const dedupReleaseIndex = (datasetId: string, version: string) => `${dedu
 export const releaseState = (datasetId: string, version: string) => `datasets/${datasetId}/index/release-state-${version}.json`;
 /** A human reference set's drift profile, built once per upload. */
 export const referenceProfile = (datasetId: string, uploadId: string) => `datasets/${datasetId}/index/reference-${uploadId}.bin`;
+/** A compile in progress: where it got to, and its dedup authority index, between steps. */
+export const releaseStaging = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.json`;
+export const releaseStagingIndex = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.dedup.bin`;

@@ -5,7 +5,7 @@ import { sql } from "drizzle-orm";
 import type { DatasetRow } from "./datasets";
 import { db, schema } from "./db";
 import type { Env } from "./env";
-import { compileRelease } from "./releases/compile";
+import { startRelease } from "./releases/compile";
 
 /** Datasets with a shard holding accepted samples above their latest published release's mark. */
 export async function datasetsWithNewSamples(env: Env): Promise<DatasetRow[]> {
@@ -29,10 +29,10 @@ export async function scheduled(controller: ScheduledController, env: Env, _ctx:
   let published = 0;
   for (const dataset of due) {
     try {
-      const manifest = await compileRelease(env, dataset, { now });
-      if (manifest) {
+      const out = await startRelease(env, dataset, { now });
+      if (out) {
         published++;
-        console.log(`release ${dataset.name}@${manifest.version}: ${manifest.counts.rows} rows`);
+        console.log(`release ${dataset.name}@${out.version}: ${"status" in out ? "compiling in steps" : `${out.counts.rows} rows`}`);
       }
     } catch (e) {
       console.error(`release of ${dataset.name} failed`, e);

@@ -6,6 +6,7 @@ import { recordDeadFanout, recordDeadTask } from "./dead-letter";
 import { runFanout } from "./fan-out";
 import { runGenerate, type Delivery } from "./generate";
 import { runPoll } from "./batch-mode";
+import { abandonCompile, continueCompile } from "../releases/compile";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
   const dead = batch.queue === TASK_DLQ;
@@ -22,7 +23,12 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?:
     try {
       if (dead) {
         if (body.kind === "fanout") await recordDeadFanout(env, body);
+        else if (body.kind === "compile") await abandonCompile(env, body);
         else await recordDeadTask(env, body);
+        message.ack();
+      } else if (body.kind === "compile") {
+        // A failing step marks its release failed itself; a crash is retried by the queue.
+        await continueCompile(env, body).catch((e) => console.error(`release step ${body.release_id}/${body.step} failed`, e));
         message.ack();
       } else if (body.kind === "poll") {
         await runPoll(env, { msg: body, ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) });

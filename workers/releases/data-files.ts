@@ -31,15 +31,24 @@ export class DataFiles {
   /** Keys this compile wrote, so a failed compile can remove them. */
   readonly written: string[] = [];
   private open = new Map<Config, { seq: number; path: (f: Format) => string; writers: Map<Format, Writer> }>();
-  private seq = new Map<Config, number>();
+  private seq: Map<Config, number>;
 
+  /** `seq`: the next file number per config, when an earlier compile step already wrote some. */
   constructor(
     private bucket: R2Bucket,
     private dataset: string,
     private version: string,
     private rowsPerFile: number,
     private partSize: number,
-  ) {}
+    seq: Partial<Record<Config, number>> = {},
+  ) {
+    this.seq = new Map(Object.entries(seq) as [Config, number][]);
+  }
+
+  /** The next file number per config, for the next compile step. */
+  nextSeq(): Partial<Record<Config, number>> {
+    return Object.fromEntries(this.seq);
+  }
 
   async write(config: Config, value: unknown): Promise<void> {
     let o = this.open.get(config);

@@ -5,7 +5,6 @@
 import { createDecontaminator, type Decontaminator, type DecontaminateOptions } from "../../filters/decontaminate";
 import { compileDedupPass, dedupText, foldDedupIndex, splitMessages, type DedupOptions } from "../../filters/dedup";
 import type { FilterSpec } from "../../filters";
-import * as keys from "../../r2/keys";
 import type { Env } from "../env";
 import type { Recipe } from "../recipe";
 import type { CandidateRecord, PairRecord } from "../records";
@@ -22,8 +21,10 @@ export interface ReleaseGuards {
   /** Whether a preference pair stays (decontamination only: pairs are not deduplicated). */
   keepPair(pair: PairRecord): boolean;
   removed(): Removed;
+  /** The authority dedup index so far, for the next step or release to continue from (null: no dedup). */
+  index(): Uint8Array | null;
   /** After publishing: fold the generation-time dedup deltas into one snapshot. */
-  finish(): Promise<void>;
+  fold(): Promise<void>;
 }
 
 /** The strictest union of what the recipes asked for; null when no recipe asked. */
@@ -48,22 +49,10 @@ function merged(recipes: Recipe[]) {
   };
 }
 
-/**
- * `seedFrom`: the parent release whose authority index this compile continues (incremental:
- * new records are checked against everything already released); `saveAs`: this release, whose
- * index the next compile continues.
- */
-export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe[], expectedRows: number, saveAs: string, seedFrom: string | null): Promise<ReleaseGuards> {
+/** `seed`: the authority index to continue (a parent release's, or an earlier step's). */
+export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe[], expectedRows: number, seed: Uint8Array | null): Promise<ReleaseGuards> {
   const opts = merged(recipes);
-  const seed = opts.dedup && seedFrom ? await env.BUCKET.get(keys.dedupReleaseIndex(datasetId, seedFrom)) : null;
-  const dd = opts.dedup
-    ? compileDedupPass({
-        near: opts.dedup.near,
-        exact: opts.dedup.exact,
-        capacity: Math.max(1024, expectedRows),
-        seed: seed ? new Uint8Array(await seed.arrayBuffer()) : undefined,
-      })
-    : null;
+  const dd = opts.dedup ? compileDedupPass({ near: opts.dedup.near, exact: opts.dedup.exact, capacity: Math.max(1024, expectedRows), seed: seed ?? undefined }) : null;
   let dc: Decontaminator | null = null;
   if (opts.decontaminate) {
     try {
@@ -90,10 +79,9 @@ export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe
       return ok;
     },
     removed: () => ({ decontaminate: decontaminated, dedup_exact: dd?.dropped.exact ?? 0, dedup_near: dd?.dropped.near ?? 0 }),
-    async finish() {
-      if (!dd) return;
-      await env.BUCKET.put(keys.dedupReleaseIndex(datasetId, saveAs), dd.index.serialize());
-      await foldDedupIndex(env, datasetId).catch((e) => console.error("dedup index fold failed", e));
+    index: () => dd?.index.serialize() ?? null,
+    async fold() {
+      if (dd) await foldDedupIndex(env, datasetId).catch((e) => console.error("dedup index fold failed", e));
     },
   };
 }

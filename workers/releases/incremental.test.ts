@@ -8,7 +8,7 @@ import { eq } from "drizzle-orm";
 import * as keys from "../../r2/keys";
 import { db, schema } from "../db";
 import { storeUpload } from "../uploads";
-import { compileRelease, type ReleaseManifest } from "./compile";
+import { compileRelease, startRelease, type ReleaseManifest } from "./compile";
 import { readJsonlGz, seedDataset, seedJob, seedKey, seedShard, sha256OfBytes } from "./test-seed";
 
 const DAY1 = new Date("2026-11-24T03:00:00Z");
@@ -126,5 +126,39 @@ describe("incremental releases", () => {
     expect(second.changes.removed_at_compile.dedup_exact).toBe(1);
     expect(second.counts.removed_at_compile.dedup_exact).toBe(1);
     expect(second.counts.rows).toBe(2);
+  });
+
+  it("splits a large compile into steps, one invocation each, through compile queue messages", async () => {
+    const { keyId } = await seedKey();
+    const ds = await seedDataset(keyId);
+    const job = await seedJob(ds);
+    for (let i = 0; i < 5; i++) await seedShard(ds, job, [{ status: "accepted" }, { status: "accepted" }, { status: "rejected" }]);
+    const started = await startRelease(env, ds, { now: DAY1, stepRecords: 4 });
+    expect(started).toEqual({ version: "2026-11-24", status: "compiling" });
+    // The queue consumer runs the remaining steps; wait for the manifest to publish.
+    let row;
+    for (let i = 0; i < 200; i++) {
+      row = await db(env).select().from(schema.releases).where(eq(schema.releases.datasetId, ds.id)).get();
+      if (row?.status !== "compiling") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(row).toMatchObject({ status: "published", rows: 10 });
+    const m = await (await env.BUCKET.get(keys.releaseFile(ds.name, "2026-11-24", "manifest.json")))!.json<ReleaseManifest>();
+    // Steps end between shards (4 records = 2 shards of 3 candidates... at least 2 records each): several files per format.
+    const jsonl = m.files.filter((f) => f.format === "jsonl");
+    expect(jsonl.length).toBeGreaterThan(1);
+    expect(jsonl.reduce((n, f) => n + (f.rows ?? 0), 0)).toBe(10);
+    expect(m.counts).toMatchObject({ rows: 10, shards: 5, candidates: { accepted: 10, rejected: 5, failed: 0 } });
+    await dataFiles(ds.name, m);
+    const stats = await (await env.BUCKET.get(keys.releaseFile(ds.name, m.version, "stats.json")))!.json<any>();
+    expect(stats.rows).toBe(10);
+    // Nothing of the compile in progress is left behind.
+    expect(await env.BUCKET.head(keys.releaseStaging(ds.id, row!.id))).toBeNull();
+
+    // The same compile with every step in one invocation gives the same rows.
+    await seedShard(ds, job, [{ status: "accepted" }]);
+    const inline = (await compileRelease(env, ds, { now: DAY2, stepRecords: 1 }))!;
+    expect(inline.counts.rows).toBe(11);
+    expect(inline.changes.shared_files.length).toBe(jsonl.length * 2);
   });
 });

@@ -9,7 +9,7 @@ import { db, schema } from "../db";
 import type { AppContext } from "../env";
 import { ApiError, notFound } from "../errors";
 import { bearerSecurity, errors, jsonResponse, router } from "../openapi";
-import { compileRelease, type ReleaseManifest } from "../releases/compile";
+import { startRelease, type ReleaseManifest } from "../releases/compile";
 
 const Version = z
   .string()
@@ -141,18 +141,26 @@ const app = router()
       method: "post",
       path: "/v1/datasets/{name}/releases",
       summary: "Compile a release now",
-      description: "Publishes every accepted sample of the dataset as a new release. The daily cron does the same for every dataset with new samples.",
+      description:
+        "Publishes a new release with what was accepted since the latest one, sharing its data files. The daily cron does the same for every dataset " +
+        "with new samples. A small release is compiled in this request (201, the manifest); a large one continues in the background step by step " +
+        "(202, `{version, status: \"compiling\"}`): poll the release list until it is `published`.",
       security: bearerSecurity,
       request: { params: NameParam },
-      responses: { 201: jsonResponse(Manifest, "the new release's manifest"), 409: jsonResponse(z.any(), "nothing new to release, or a release is being compiled"), ...errors },
+      responses: {
+        201: jsonResponse(Manifest, "the new release's manifest"),
+        202: jsonResponse(z.object({ version: z.string(), status: z.literal("compiling") }), "compiling in steps"),
+        409: jsonResponse(z.any(), "nothing new to release, or a release is being compiled"),
+        ...errors,
+      },
     }),
     async (c) => {
       requireKey(c);
       const ds = await loadDataset(c, c.req.valid("param").name, "write");
-      const manifest = await compileRelease(c.env, ds);
-      if (!manifest)
-        throw new ApiError(409, "nothing_to_release", `dataset '${ds.name}' has no new accepted samples since its latest release; run a job, then release again`);
-      return c.json(manifest, 201);
+      const out = await startRelease(c.env, ds);
+      if (!out) throw new ApiError(409, "nothing_to_release", `dataset '${ds.name}' has no new accepted samples since its latest release; run a job, then release again`);
+      if ("status" in out) return c.json(out, 202);
+      return c.json(out, 201);
     },
   )
   .openapi(
