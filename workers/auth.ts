@@ -49,7 +49,7 @@ export const identify: MiddlewareHandler<AppContext> = async (c, next) => {
  * Per-key API rate limit (per client IP for anonymous reads), from a token bucket in a Durable
  * Object so it holds across isolates. Over the limit: 429 with retry-after.
  */
-async function rateLimit(c: Context<AppContext>) {
+export async function rateLimit(c: Context<AppContext>) {
   const keyId = c.get("keyId");
   const perMinute = c.get("rateLimitPerMin") ?? intVar(c.env.API_RATE_LIMIT_PER_MIN, 600);
   const bucket = keyId ? `key:${keyId}` : `ip:${c.req.header("cf-connecting-ip") ?? "unknown"}`;

@@ -6,14 +6,19 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { db, schema } from "../db";
 import type { AppContext } from "../env";
 import { sha256Hex } from "../ids";
+import { rateLimit } from "../auth";
 
 const COOKIE = "winnow_key";
 const MAX_AGE_SECONDS = 30 * 24 * 3600;
 
 /** The key id behind a secret, or null when no key has that secret. */
 export async function keyIdOf(c: Context<AppContext>, secret: string): Promise<string | null> {
-  const row = await db(c.env).select({ id: schema.keys.id }).from(schema.keys).where(eq(schema.keys.secretHash, await sha256Hex(secret))).get();
+  const row = await keyRowOf(c, secret);
   return row?.id ?? null;
+}
+
+async function keyRowOf(c: Context<AppContext>, secret: string) {
+  return db(c.env).select({ id: schema.keys.id, rateLimitPerMin: schema.keys.rateLimitPerMin }).from(schema.keys).where(eq(schema.keys.secretHash, await sha256Hex(secret))).get();
 }
 
 /** The signed-in key's secret, for requests the viewer forwards to the API on the caller's behalf. */
@@ -29,10 +34,14 @@ export const session: MiddlewareHandler<AppContext> = async (c, next) => {
   c.set("rateLimitPerMin", null);
   const secret = sessionSecret(c);
   if (secret) {
-    const id = await keyIdOf(c, secret);
-    if (id) c.set("keyId", id);
-    else endSession(c);
+    const row = await keyRowOf(c, secret);
+    if (row) {
+      c.set("keyId", row.id);
+      c.set("rateLimitPerMin", row.rateLimitPerMin);
+    } else endSession(c);
   }
+  // The same per-key (or per-IP) limit as the API: the viewer is another way in.
+  await rateLimit(c);
   await next();
 };
 
