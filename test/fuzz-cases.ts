@@ -89,6 +89,7 @@ const ROUTES: Route[] = [
   { method: "POST", path: () => "/v1/datasets", params: [], json: true },
   { method: "GET", path: () => "/v1/datasets", params: [] },
   { method: "GET", path: (t, p) => `/v1/datasets/${p.name ?? t.dsA}`, params: ["name"] },
+  { method: "PATCH", path: (t, p) => `/v1/datasets/${p.name ?? t.dsA}`, params: ["name"], json: true },
   { method: "POST", path: (t, p) => `/v1/datasets/${p.name ?? t.dsA}/inputs`, params: ["name"] },
   { method: "POST", path: () => "/v1/jobs", params: [], json: true },
   { method: "GET", path: (t, p) => `/v1/jobs/${p.id ?? t.jobA}`, params: ["id"] },

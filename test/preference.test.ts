@@ -10,7 +10,9 @@ async function gunzipLines(res: Response): Promise<any[]> {
 async function releasePairs(key: string, ds: string) {
   const rel = await api(`/v1/datasets/${ds}/releases`, { method: "POST", key });
   expect(rel.status).toBe(201);
-  const files = rel.json.files.filter((f: any) => f.config === "pairs");
+  const files = rel.json.files.filter((f: any) => f.config === "pairs" && f.format === "jsonl");
+  // The same pairs are in Parquet too, row for row.
+  expect(rel.json.files.filter((f: any) => f.config === "pairs" && f.format === "parquet").map((f: any) => f.rows)).toEqual(files.map((f: any) => f.rows));
   const pairs: any[] = [];
   const { SELF } = await import("cloudflare:test");
   for (const f of files) {
