@@ -161,4 +161,22 @@ describe("incremental releases", () => {
     expect(inline.counts.rows).toBe(11);
     expect(inline.changes.shared_files.length).toBe(jsonl.length * 2);
   });
+
+  it("writes a rejected config, with each candidate's reason, when the dataset asks for it", async () => {
+    const { keyId } = await seedKey();
+    const ds = { ...(await seedDataset(keyId)), releaseRejected: true };
+    const job = await seedJob(ds);
+    await seedShard(ds, job, [{ status: "accepted" }, { status: "rejected" }, { status: "rejected" }]);
+    const m = (await compileRelease(env, ds, { now: DAY1 }))!;
+    const rejected = m.files.filter((f) => f.config === "rejected");
+    expect(rejected.map((f) => [f.format, f.rows])).toEqual([
+      ["jsonl", 2],
+      ["parquet", 2],
+    ]);
+    const files = await dataFiles(ds.name, m);
+    const rows = files.filter((f) => f.config === "rejected" && f.format === "parquet").flatMap((f) => f.rows) as any[];
+    expect(rows.every((r) => typeof r.reason === "string" && r.reason.includes("."))).toBe(true);
+    const card = await (await env.BUCKET.get(keys.releaseFile(ds.name, m.version, "README.md")))!.text();
+    expect(parseYaml(card.split("---\n")[1]!).configs.map((c: any) => c.config_name)).toEqual(["default", "rejected"]);
+  });
 });
