@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { configuredProviders, getProvider } from "../models";
 import { REPLAY_MODELS } from "../models/replay";
 import { identify } from "./auth";
+import { benchSeed } from "./bench-seed";
 import { ApiError, envelope, onError } from "./errors";
 import { docsPage } from "./docs";
 import { router } from "./openapi";
@@ -71,6 +72,8 @@ app.route("/", jobs);
 app.route("/", releases);
 app.route("/", filters);
 app.route("/", usage);
+// bench/release only: a 404 unless BENCH_ROUTES=1 and the caller holds ADMIN_TOKEN (see the file).
+app.route("/", benchSeed);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
 app.openAPIRegistry.registerComponent("securitySchemes", "admin", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });

@@ -28,6 +28,8 @@ export interface Env {
   MODEL_PRICES?: string;
   /** "1": count D1, R2, Queue and Durable Object operations and log one `[meter]` line per invocation (bench/cost). */
   METER_PLATFORM?: string;
+  /** "1": serve the bench-only routes (workers/bench-seed.ts) to the admin token; never set it in production. */
+  BENCH_ROUTES?: string;
 }
 
 export type AppContext = { Bindings: Env; Variables: { keyId: string | null; rateLimitPerMin: number | null } };

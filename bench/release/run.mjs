@@ -1,0 +1,498 @@
+// bench/release: compiling a big release — wall time, peak memory, throughput against plain gzip —
+// and the 1% incremental release after it.
+//
+//   npm run bench:release -- [--records 200000] [--record-bytes 1024] [--per-call 10000]
+//                             [--per-shard 400] [--increment-pct 1] [--no-meter] [--port 8796] [--keep] [-v]
+//
+// The default is 200k records (~3 min on 2 cores): `--records 1000000` is the 1M figure, but under
+// wrangler dev 4.86 a compile chain of more than three steps (compile-step.ts, 100k records a
+// step) stops after the third: the next step's queue message is sent and never delivered, and
+// the key's requests hang (see BENCHMARKS.md). The compile gives up after --timeout-min.
+//
+// Runs `wrangler dev` (fresh persist dir, migrations applied, a bundled snapshot of the Worker as
+// in bench/cost) with `--var BENCH_ROUTES:1` and `--var METER_PLATFORM:1`, creates a key and a
+// dataset, and seeds it through the bench-only `POST /__bench/seed` (workers/bench-seed.ts):
+// accepted ~1 KB records, `--per-shard` to a shard (a consumer batch: 4 tasks of 100), the job's
+// recipe with length + refusal + dedup + decontaminate, so compile re-runs its dedup and
+// decontamination authority pass as it would on real data.
+//
+// Then `POST /v1/datasets/{name}/releases`, handling both answers compile may give: the manifest
+// (201), or `202 {version, status: "compiling"}`, then `GET .../releases` is polled until that
+// version is published. Measured from the POST to published:
+// - wall time;
+// - memory of the Worker's workerd (not the dev proxy in front): VmRSS sampled every 100 ms, and
+//   VmHWM after resetting it (`echo 5 > /proc/PID/clear_refs`) just before the POST; reported as
+//   peak minus the RSS just before. The same process also runs the local D1 (SQLite) and R2
+//   simulation and the metering, so this is an upper bound for the isolate's own memory;
+// - CPU (utime+stime) of that process, and the compile's own `[meter]` line (D1 rows, R2 ops).
+// Throughput is of the input: the seeded shards' uncompressed JSONL bytes and records.
+//
+// The gzip reference, in the same run: the seeded shards are read back from the persist dir
+// (local R2 keeps each object's bytes as one blob file), gunzipped, and gzipped again at level 6
+// with node's zlib (the zlib `gzip -6` uses), one shard at a time on one core; its MB/s divided
+// into the compile's is the ratio (goal ≥ 0.5×).
+//
+// Incremental: `--increment-pct` (1%) more records are seeded and a second release compiled: its
+// wall time, memory, operation counts and their cost at list prices (bench/cost/prices.mjs), and
+// a check that its manifest lists every data file of the first release, unchanged and stored in
+// the first release's prefix.
+import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { randomBytes } from "node:crypto";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { PRICES, price } from "../cost/prices.mjs";
+import { classify, sumMeters } from "../cost/meter-lines.mjs";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
+const SAMPLE_MS = 100;
+
+/** Rejects when the deadline passes first: a compile that stalls must end the run, not hang it. */
+function before(deadline, promise, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer after --timeout-min ${opt["timeout-min"]}`)), Math.max(0, deadline - performance.now()))));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const { values: opt } = parseArgs({
+  allowNegative: true,
+  options: {
+    records: { type: "string", default: "200000" },
+    "record-bytes": { type: "string", default: "1024" },
+    "per-call": { type: "string", default: "10000" },
+    "per-shard": { type: "string", default: "400" },
+    "increment-pct": { type: "string", default: "1" },
+    port: { type: "string", default: "8796" },
+    "inspector-port": { type: "string", default: "8797" },
+    meter: { type: "boolean", default: true },
+    "timeout-min": { type: "string", default: "20" },
+    keep: { type: "boolean", default: false },
+    verbose: { type: "boolean", short: "v", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (opt.help) {
+  console.log("usage: node bench/release/run.mjs [--records 200000] [--record-bytes 1024] [--per-call 10000] [--per-shard 400] [--increment-pct 1] [--no-meter] [--timeout-min 20] [--port 8796] [--inspector-port 8797] [--keep] [-v]");
+  process.exit(0);
+}
+const RECORDS = int(opt.records, "records");
+const RECORD_BYTES = int(opt["record-bytes"], "record-bytes");
+const PER_CALL = int(opt["per-call"], "per-call");
+const PER_SHARD = int(opt["per-shard"], "per-shard");
+const INCREMENT = Math.max(1, Math.round((RECORDS * Number(opt["increment-pct"])) / 100));
+const PORT = int(opt.port, "port");
+const BASE = `http://127.0.0.1:${PORT}`;
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function int(v, name) {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
+  return n;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const T_START = performance.now();
+const log = (...a) => console.error(`[bench ${((performance.now() - T_START) / 1000).toFixed(1)}s]`, ...a);
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+const MB = 1e6;
+
+// ---------------------------------------------------------------------------------------------
+// Processes: wrangler (its own process group) and the Worker's workerd under it.
+
+const tmp = mkdtempSync(join(tmpdir(), "winnow-bench-release-"));
+const persist = join(tmp, "state");
+let wrangler = null;
+let wranglerExit = null;
+const lines = []; // wrangler stdout+stderr, ANSI stripped
+const seenPids = new Map(); // pid → comm, every process we saw under wrangler
+
+function readStat(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = s.lastIndexOf(")");
+    const f = s.slice(close + 2).split(" ");
+    return { pid, comm: s.slice(s.indexOf("(") + 1, close), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return null;
+  }
+}
+
+/** The Worker's workerd processes (wrangler dev 4 also runs a proxy workerd on --port: left out). */
+function workerPids() {
+  const all = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map((d) => readStat(Number(d))).filter(Boolean);
+  const kids = new Map();
+  for (const p of all) kids.set(p.ppid, [...(kids.get(p.ppid) ?? []), p]);
+  const out = [];
+  const stack = all.filter((p) => p.pid === wrangler.pid);
+  while (stack.length) {
+    const p = stack.pop();
+    seenPids.set(p.pid, p.comm);
+    stack.push(...(kids.get(p.pid) ?? []));
+    if (p.comm !== "workerd") continue;
+    let cmd = "";
+    try {
+      cmd = readFileSync(`/proc/${p.pid}/cmdline`, "utf8").split("\0").join(" ");
+    } catch {}
+    if (!cmd.includes(`entry=127.0.0.1:${PORT} `)) out.push(p.pid);
+  }
+  if (!out.length) throw new Error("no Worker workerd process found under wrangler dev");
+  return out;
+}
+
+/** kB fields of /proc/PID/status, summed over the pids. */
+function status(pids, field) {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      kb += Number(m?.[1] ?? 0);
+    } catch {}
+  }
+  return kb * 1024;
+}
+
+const cpuMs = (pids) => (pids.reduce((n, pid) => n + (readStat(pid)?.ticks ?? 0), 0) * 1000) / CLK_TCK;
+
+async function cleanup() {
+  if (wrangler && wranglerExit === null) {
+    try {
+      workerPids(); // record the tree's pids one last time
+    } catch {}
+    try {
+      process.kill(-wrangler.pid, "SIGTERM");
+    } catch {}
+    for (let i = 0; i < 50 && wranglerExit === null; i++) await sleep(100);
+    try {
+      process.kill(-wrangler.pid, "SIGKILL");
+    } catch {}
+  }
+  // Anything of ours that left the group: only pids we saw under wrangler, still the same program.
+  for (const [pid, comm] of seenPids) {
+    if (readStat(pid)?.comm === comm) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+  }
+  if (opt.keep) log(`kept ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+}
+let cleaning = null;
+for (const sig of ["SIGINT", "SIGTERM"])
+  process.once(sig, () => {
+    cleaning ??= cleanup();
+    cleaning.finally(() => process.exit(130));
+  });
+
+// ---------------------------------------------------------------------------------------------
+// wrangler dev, on a bundled snapshot (others edit the tree while we run; see bench/e2e).
+
+function startWrangler(adminToken) {
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
+  log("applying D1 migrations (local)");
+  const mig = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd: ROOT, env, encoding: "utf8" });
+  if (mig.status !== 0) throw new Error(`d1 migrations apply failed (${mig.status}):\n${mig.stdout}\n${mig.stderr}`);
+  log("bundling a snapshot of the Worker (wrangler deploy --dry-run)");
+  const dist = join(tmp, "dist");
+  const build = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", dist], { cwd: ROOT, env, encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`bundling failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
+  let toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+  for (const [re, line] of [
+    [/^main\s*=.*$/m, `main = ${JSON.stringify(join(dist, "index.js"))}`],
+    [/^migrations_dir\s*=.*$/m, `migrations_dir = ${JSON.stringify(join(ROOT, "d1/migrations"))}`],
+  ]) {
+    if (!re.test(toml)) throw new Error(`wrangler.toml: no line matching ${re}`);
+    toml = toml.replace(re, line);
+  }
+  const config = join(tmp, "wrangler.toml");
+  writeFileSync(config, toml);
+  const args = [
+    "--no-warnings",
+    "--experimental-vm-modules",
+    WRANGLER,
+    "dev",
+    "--config", config,
+    "--no-bundle",
+    "--port", String(PORT),
+    "--ip", "127.0.0.1",
+    "--inspector-port", String(opt["inspector-port"]),
+    "--persist-to", persist,
+    "--show-interactive-dev-session=false",
+    "--var", `ADMIN_TOKEN:${adminToken}`,
+    "--var", "BENCH_ROUTES:1",
+    ...(opt.meter ? ["--var", "METER_PLATFORM:1"] : []),
+    // Release polls are the bench's; they must not be rate limited.
+    "--var", "API_RATE_LIMIT_PER_MIN:100000",
+  ];
+  log(`starting wrangler dev on ${BASE}`);
+  wrangler = spawn(process.execPath, args, { cwd: tmp, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  wrangler.on("exit", (code, sig) => (wranglerExit = code ?? sig ?? "exit"));
+  for (const stream of [wrangler.stdout, wrangler.stderr]) {
+    let buf = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      buf += chunk;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = stripAnsi(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        lines.push(line);
+        if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
+      }
+    });
+  }
+}
+
+/** node:http rather than fetch: a big compile may answer after fetch's 300 s header timeout. */
+function api(method, path, { token, json } = {}) {
+  return new Promise((resolveReq, reject) => {
+    const headers = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    const body = json === undefined ? undefined : JSON.stringify(json);
+    if (body !== undefined) headers["content-type"] = "application/json";
+    // A fresh connection each time: a request reusing a socket the dev proxy kept alive through
+    // a long compile was once never read by it (Send-Q stuck, no answer, no error).
+    const req = http.request(BASE + path, { method, headers, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (text += c));
+      res.on("end", () => {
+        if (res.statusCode >= 400) return reject(new Error(`${method} ${path} → ${res.statusCode}: ${text.slice(0, 500)}`));
+        try {
+          resolveReq({ status: res.statusCode, json: JSON.parse(text) });
+        } catch (e) {
+          reject(new Error(`${method} ${path} → ${res.statusCode}, not JSON: ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function waitHealthy() {
+  const deadline = performance.now() + 120_000;
+  while (performance.now() < deadline) {
+    if (wranglerExit !== null) throw new Error(`wrangler dev exited (${wranglerExit}):\n${lines.slice(-30).join("\n")}`);
+    try {
+      if ((await api("GET", "/healthz")).status === 200) return;
+    } catch {}
+    await sleep(250);
+  }
+  throw new Error(`wrangler dev not healthy after 120 s:\n${lines.slice(-30).join("\n")}`);
+}
+
+/** Wait until every invocation so far has printed its meter line (the count stops moving). */
+async function settle() {
+  let n = -1;
+  while (n !== lines.length) {
+    n = lines.length;
+    await sleep(1500);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding, the gzip reference, a measured compile.
+
+async function seed(adminToken, dataset, total, label) {
+  let done = 0;
+  let calls = 0;
+  let nextLog = 0;
+  const t0 = performance.now();
+  while (done < total) {
+    const records = Math.min(PER_CALL, total - done);
+    const shards = Math.max(1, Math.round(records / PER_SHARD));
+    await api("POST", "/__bench/seed", { token: adminToken, json: { dataset, records, recordBytes: RECORD_BYTES, shards } });
+    done += records;
+    calls++;
+    if (done >= nextLog || done === total) {
+      const s = (performance.now() - t0) / 1000;
+      log(`${label}: seeded ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} records (${calls} calls, ${(done / s).toFixed(0)} records/s)`);
+      nextLog = done + Math.max(PER_CALL, Math.round(total / 20));
+    }
+  }
+  return { calls, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Every blob file of the local R2 bucket (miniflare keeps each single-put object's bytes in one). */
+function r2Blobs() {
+  const out = [];
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (dir.endsWith("blobs")) out.push(p);
+    }
+  };
+  walk(join(persist, "v3", "r2"));
+  return out;
+}
+
+/** gunzip every seeded shard and gzip it again at level 6, timing only the gzip. */
+function gzipReference(expectRecords) {
+  let raw = 0;
+  let out = 0;
+  let records = 0;
+  let ms = 0;
+  let shards = 0;
+  for (const file of r2Blobs()) {
+    const gz = readFileSync(file);
+    if (gz[0] !== 0x1f || gz[1] !== 0x8b) continue;
+    const bytes = gunzipSync(gz);
+    shards++;
+    raw += bytes.byteLength;
+    for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) records++;
+    const t = performance.now();
+    out += gzipSync(bytes, { level: 6 }).byteLength;
+    ms += performance.now() - t;
+  }
+  if (records !== expectRecords) throw new Error(`read back ${records} records from ${shards} blobs under ${persist}/v3/r2, expected ${expectRecords}: has local R2's layout changed?`);
+  return { raw, out, records, shards, seconds: ms / 1000 };
+}
+
+/** POST a release and wait until it is published, sampling the Worker's memory all along. */
+async function measuredCompile(key, dataset) {
+  await settle();
+  const pids = workerPids();
+  for (const pid of pids) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, "5"); // resets VmHWM to the current RSS
+    } catch {}
+  }
+  const rssBefore = status(pids, "VmRSS");
+  let peak = rssBefore;
+  const sampler = setInterval(() => (peak = Math.max(peak, status(pids, "VmRSS"))), SAMPLE_MS);
+  const linesBefore = lines.length;
+  const cpu0 = cpuMs(pids);
+  const t0 = performance.now();
+  const deadline = t0 + Number(opt["timeout-min"]) * 60_000;
+  let manifest;
+  try {
+    const res = await before(deadline, api("POST", `/v1/datasets/${dataset}/releases`, { token: key }), "POST releases");
+    if (res.status === 201) manifest = res.json;
+    else if (res.status === 202) {
+      const version = res.json.version;
+      for (;;) {
+        if (wranglerExit !== null) throw new Error(`wrangler dev exited (${wranglerExit}) during the compile`);
+        const list = await before(deadline, api("GET", `/v1/datasets/${dataset}/releases`, { token: key }), `release ${version}`);
+        const row = list.json.releases.find((r) => r.version === version);
+        if (row?.status === "failed") throw new Error(`release ${version} failed`);
+        if (row?.status === "published") break;
+        await sleep(250);
+      }
+      manifest = (await api("GET", `/v1/datasets/${dataset}/releases/${version}`, { token: key })).json;
+    } else throw new Error(`POST releases → ${res.status}: ${JSON.stringify(res.json).slice(0, 300)}`);
+  } finally {
+    clearInterval(sampler);
+  }
+  const wallS = (performance.now() - t0) / 1000;
+  const cpu = cpuMs(pids) - cpu0;
+  peak = Math.max(peak, status(pids, "VmRSS"));
+  const hwm = status(pids, "VmHWM");
+  await settle();
+  // The compile's work: every invocation but the bench's status polls of the release list.
+  const meters = classify(lines.slice(linesBefore), "-").work.filter((m) => !(m.handler === "fetch" && m.method === "GET"));
+  return { manifest, wallS, cpuMs: cpu, rssBefore, peakSampled: peak, hwm, meters: sumMeters(meters), invocations: meters.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? "–" : x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
+const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const usd = (x) => (x >= 0.01 ? `$${x.toFixed(4)}` : `$${x.toFixed(6)}`);
+
+function memLine(c) {
+  const peak = Math.max(c.peakSampled, c.hwm);
+  return `RSS before ${mib(c.rssBefore)}, peak ${mib(c.peakSampled)} sampled every ${SAMPLE_MS} ms / ${mib(c.hwm)} VmHWM → **+${mib(peak - c.rssBefore)}** during the compile`;
+}
+
+function opsLine(m) {
+  const ops = Object.entries(m.r2.ops).map(([k, v]) => `${k} ${v}`).join(", ");
+  return `D1 ${fmt(m.d1.queries)} queries, ${fmt(m.d1.rows_read)} rows read, ${fmt(m.d1.rows_written)} written; R2 class A ${fmt(m.r2.class_a)}, class B ${fmt(m.r2.class_b)} (${ops}), ${mib(m.r2.bytes_put)} put`;
+}
+
+let exitCode = 0;
+try {
+  log(`${RECORDS.toLocaleString("en-US")} records of ~${RECORD_BYTES} B, ${PER_CALL} per seed call, ${PER_SHARD} per shard; then +${INCREMENT} (${opt["increment-pct"]}%); tmp ${tmp}`);
+  const adminToken = `adm_${randomBytes(16).toString("hex")}`;
+  startWrangler(adminToken);
+  await waitHealthy();
+  log("wrangler dev healthy");
+  const { key } = (await api("POST", "/v1/keys", { token: adminToken, json: { name: "bench-release" } })).json;
+  const dataset = "bench-release";
+  await api("POST", "/v1/datasets", { token: key, json: { name: dataset } });
+
+  const seeded = await seed(adminToken, dataset, RECORDS, "full");
+  log("gzip -6 reference over the seeded shards' raw JSONL");
+  const gz = gzipReference(RECORDS);
+  log(`gzip: ${fmt(gz.raw / MB, 1)} MB raw in ${gz.shards} shards → ${fmt(gz.out / MB, 1)} MB in ${gz.seconds.toFixed(1)} s`);
+
+  log("compiling the first release");
+  const full = await measuredCompile(key, dataset);
+  log(`release ${full.manifest.version}: ${full.manifest.counts.rows} rows in ${full.wallS.toFixed(1)} s`);
+  if (full.manifest.counts.rows !== RECORDS) throw new Error(`release has ${full.manifest.counts.rows} rows, expected ${RECORDS}`);
+
+  await seed(adminToken, dataset, INCREMENT, "increment");
+  log("compiling the incremental release");
+  const inc = await measuredCompile(key, dataset);
+  log(`release ${inc.manifest.version}: +${inc.manifest.changes.added.rows} rows in ${inc.wallS.toFixed(1)} s`);
+
+  // The child lists every data file of its parent as it was, stored under the parent's prefix.
+  const parentData = full.manifest.files.filter((f) => f.config !== null);
+  const childByPath = new Map(inc.manifest.files.map((f) => [f.path, f]));
+  const sharedOk =
+    inc.manifest.parent === full.manifest.version &&
+    parentData.every((f) => {
+      const c = childByPath.get(f.path);
+      return c && c.sha256 === f.sha256 && c.bytes === f.bytes && c.stored_in === full.manifest.version && inc.manifest.changes.shared_files.includes(f.path);
+    });
+  const newFiles = inc.manifest.files.filter((f) => f.config !== null && f.stored_in === inc.manifest.version);
+
+  const rawMB = gz.raw / MB;
+  const compileMBs = rawMB / full.wallS;
+  const gzipMBs = rawMB / gz.seconds;
+  const dataBytes = (m, format) => m.files.filter((f) => f.config !== null && f.format === format).reduce((n, f) => n + f.bytes, 0);
+  const incRows = price(inc.meters, inc.cpuMs);
+  const incCost = incRows.reduce((n, r) => n + r.count * r.unitUsd, 0);
+
+  const out = [];
+  out.push(`\n## bench/release — ${fmt(RECORDS)} records of ~${RECORD_BYTES} B, then +${fmt(INCREMENT)}`);
+  out.push(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}); seeded in ${seeded.seconds.toFixed(0)} s (${seeded.calls} calls, ${gz.shards} shards of ~${PER_SHARD})\n`);
+  out.push(`input: ${fmt(gz.records)} records, ${fmt(rawMB, 1)} MB of JSONL (${fmt(gz.raw / gz.records)} B/record), ${fmt(full.manifest.counts.shards)} shards`);
+  out.push(`\n### full compile (release ${full.manifest.version})`);
+  out.push(`- wall time **${full.wallS.toFixed(1)} s**; workerd CPU ${fmt(full.cpuMs / 1000, 1)} s`);
+  out.push(`- throughput **${fmt(gz.records / full.wallS)} records/s, ${fmt(compileMBs, 1)} MB/s** of input JSONL (wall); per CPU second of workerd ${fmt(gz.records / (full.cpuMs / 1000))} records/s, ${fmt(rawMB / (full.cpuMs / 1000), 1)} MB/s`);
+  out.push(`- gzip -6 (node zlib, one core) over the same bytes: ${fmt(gzipMBs, 1)} MB/s (${gz.seconds.toFixed(1)} s, → ${fmt(gz.out / MB, 1)} MB) → **compile / gzip = ${(compileMBs / gzipMBs).toFixed(2)}×** wall, ${(rawMB / (full.cpuMs / 1000) / gzipMBs).toFixed(2)}× per CPU second (goal ≥ 0.5×)`);
+  out.push(`- memory: ${memLine(full)} (goal ≤ 64 MB)`);
+  out.push(`- output: ${full.manifest.files.filter((f) => f.config !== null).length} data files, ${fmt(dataBytes(full.manifest, "jsonl") / MB, 1)} MB gzip JSONL + ${fmt(dataBytes(full.manifest, "parquet") / MB, 1)} MB Parquet`);
+  out.push(`- operations (${full.invocations} invocation(s)): ${opsLine(full.meters)}`);
+  out.push(`\n### incremental compile (release ${inc.manifest.version}, +${fmt(inc.manifest.changes.added.rows)} rows)`);
+  out.push(`- wall time **${inc.wallS.toFixed(1)} s**; workerd CPU ${fmt(inc.cpuMs / 1000, 1)} s; memory: ${memLine(inc)}`);
+  out.push(`- operations (${inc.invocations} invocation(s)): ${opsLine(inc.meters)}`);
+  out.push(`- cost at list prices: **${usd(incCost)}** (${incRows.filter((r) => r.count).map((r) => `${r.name.split(" (")[0]} ${fmt(r.count, r.count % 1 ? 1 : 0)} = ${usd(r.count * r.unitUsd)}`).join("; ")})`);
+  out.push(`- data files: ${newFiles.length} new (${newFiles.map((f) => f.path).join(", ")}); ${parentData.length} of the parent's listed with the same sha256, stored_in ${full.manifest.version}: **${sharedOk ? "✓ shared" : "✗ NOT shared"}**`);
+  out.push(`\nmemory is of the Worker's workerd process, which also runs local D1 (SQLite), R2 (files) and the metering: an upper bound for the isolate.`);
+  out.push(`prices: ${[...new Set([PRICES.d1Write, PRICES.r2ClassA, PRICES.workersCpuMs].map((p) => p.source))].join(" , ")}`);
+  console.log(out.join("\n"));
+  console.log(`\nraw: ${JSON.stringify({ gzip: gz, full: { ...full, manifest: undefined }, inc: { ...inc, manifest: undefined }, sharedOk })}`);
+  if (!sharedOk) exitCode = 1;
+} catch (e) {
+  console.error(`bench/release failed: ${e?.stack ?? e}`);
+  console.error(lines.slice(-20).join("\n"));
+  exitCode = 1;
+} finally {
+  cleaning ??= cleanup();
+  await cleaning;
+}
+process.exit(exitCode);

@@ -1,0 +1,226 @@
+// Bench-only: `POST /__bench/seed` writes synthetic accepted candidates straight into a dataset,
+// shaped like what the queue consumer writes (gzip JSONL shards in R2, one shard row and its
+// done task rows in D1), so bench/release can compile a million records without a million model
+// calls. It exists only when the operator sets BENCH_ROUTES=1 and the caller holds ADMIN_TOKEN;
+// otherwise it is the same 404 as any unknown path, so production never exposes it.
+import { z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { Hono, type MiddlewareHandler } from "hono";
+import { FilterSpec } from "../filters";
+import * as keys from "../r2/keys";
+import { adminOnly } from "./auth";
+import { db, schema } from "./db";
+import type { AppContext } from "./env";
+import { envelope, notFound } from "./errors";
+import { canonicalJson, newId, sha256Hex } from "./ids";
+import { gzipJsonl, type CandidateRecord } from "./records";
+
+/** What the consumer puts in one task: ~100 candidate slots. */
+const RECORDS_PER_TASK = 100;
+
+const SeedBody = z
+  .object({
+    dataset: z.string().min(1),
+    /** Records this call writes; the caller repeats calls to reach big totals. */
+    records: z.number().int().min(1).max(50_000),
+    /** Approximate JSON length of one record. */
+    recordBytes: z.number().int().min(600).max(64 * 1024),
+    shards: z.number().int().min(1).max(1000),
+    /** The seeded job's recipe filters: what release compile re-checks (dedup, decontaminate). */
+    filters: z.array(FilterSpec).optional(),
+  })
+  .strict()
+  .refine((b) => b.shards <= b.records, { message: "shards must not exceed records", path: ["shards"] });
+
+const DEFAULT_FILTERS = [
+  { type: "length", min_chars: 20, max_chars: 8000 },
+  { type: "refusal" },
+  { type: "dedup", near: 0.85 },
+  { type: "decontaminate", benchmarks: ["gsm8k", "humaneval-x-js"] },
+];
+
+const gate: MiddlewareHandler<AppContext> = async (c, next) => {
+  const missing = () => c.json(envelope("not_found", `no route for ${c.req.method} ${c.req.path}; see /docs`), 404);
+  if (c.env.BENCH_ROUTES !== "1") return missing();
+  try {
+    // The admin check alone (constant time); any refusal reads as absence.
+    await adminOnly(c, async () => {});
+  } catch {
+    return missing();
+  }
+  await next();
+};
+
+export const benchSeed = new Hono<AppContext>();
+benchSeed.use("/__bench/*", gate);
+
+benchSeed.post("/__bench/seed", async (c) => {
+  const body = SeedBody.parse(await c.req.json());
+  const d1 = db(c.env);
+  const ds = await d1.select().from(schema.datasets).where(eq(schema.datasets.name, body.dataset)).get();
+  if (!ds) throw notFound(`dataset '${body.dataset}'`);
+
+  const filters = z.array(FilterSpec).parse(body.filters ?? DEFAULT_FILTERS);
+  const recipe = {
+    dataset: ds.name,
+    inputs: { rows: [] },
+    prompt: { system: SYSTEM, user: "{{question}}" },
+    generators: TEACHERS.map((t) => ({ ...t, weight: 1 })),
+    candidates: 1,
+    filters,
+    output: { kind: "sft" },
+  };
+  const jobId = newId("job");
+  const recipeSha256 = await sha256Hex(canonicalJson(recipe));
+  const promptSha256 = await sha256Hex(SYSTEM);
+  const tasksTotal = Math.ceil(body.records / RECORDS_PER_TASK);
+  await d1.insert(schema.jobs).values({
+    id: jobId,
+    keyId: ds.keyId,
+    datasetId: ds.id,
+    status: "done",
+    recipe,
+    recipeSha256,
+    inputsTotal: body.records,
+    candidatesPerInput: 1,
+    inputsPerTask: RECORDS_PER_TASK,
+    tasksPlanned: tasksTotal,
+    fanoutNext: tasksTotal,
+    candidatesPlanned: body.records,
+    generated: body.records,
+    accepted: body.records,
+    finishedAt: Date.now(),
+  });
+
+  const text = new TextGen();
+  const createdAt = new Date().toISOString();
+  let bytes = 0;
+  let rawBytes = 0;
+  let taskSeq = 0;
+  let input = 0;
+  for (let s = 0; s < body.shards; s++) {
+    // Records spread evenly; a shard holds the records of its whole tasks, as a consumer batch does.
+    const n = Math.floor(((s + 1) * body.records) / body.shards) - Math.floor((s * body.records) / body.shards);
+    const lease = newId("lease");
+    const key = keys.shard(jobId, lease);
+    const records: CandidateRecord[] = [];
+    const tasks: { id: string; seq: number; accepted: number; filterCounts: Record<string, number> }[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i % RECORDS_PER_TASK === 0) tasks.push({ id: `${jobId}:${taskSeq}`, seq: taskSeq++, accepted: 0, filterCounts: {} });
+      const task = tasks[tasks.length - 1]!;
+      const r = record(text, { jobId, task: task.id, input: input++, recipeSha256, promptSha256, createdAt, filters: filters.map((f) => f.type), bytes: body.recordBytes });
+      task.accepted++;
+      for (const f of r.filters) task.filterCounts[`${f.name}.pass`] = (task.filterCounts[`${f.name}.pass`] ?? 0) + 1;
+      rawBytes += JSON.stringify(r).length + 1;
+      records.push(r);
+    }
+    const gz = await gzipJsonl(records);
+    bytes += gz.byteLength;
+    await c.env.BUCKET.put(key, gz);
+    // One batch per shard: the shard row, then its tasks pointing at it by key (ids are D1's).
+    await c.env.DB.batch([
+      c.env.DB.prepare(`INSERT INTO shards (key, job_id, dataset_id, records, accepted, bytes) VALUES (?1, ?2, ?3, ?4, ?4, ?5)`).bind(key, jobId, ds.id, n, gz.byteLength),
+      ...tasks.map((t) =>
+        c.env.DB.prepare(
+          `INSERT INTO tasks (id, job_id, seq, slots, state, lease_id, shard_id, generated, accepted, filter_counts, finished_at)
+           VALUES (?1, ?2, ?3, '[]', 'done', ?4, (SELECT id FROM shards WHERE key = ?5), ?6, ?6, ?7, ?8)`,
+        ).bind(t.id, jobId, t.seq, lease, key, t.accepted, JSON.stringify(t.filterCounts), Date.now()),
+      ),
+    ]);
+  }
+  return c.json({ job: jobId, records: body.records, shards: body.shards, tasks: taskSeq, bytes, raw_bytes: rawBytes }, 201);
+});
+
+const SYSTEM = "You are a careful assistant. Answer step by step and state the final answer on its own line.";
+const TEACHERS = [
+  { provider: "openai", model: "gpt-4o-mini", params: { temperature: 0.8, max_tokens: 1024 } },
+  { provider: "anthropic", model: "claude-haiku-4-5", params: { temperature: 0.7, max_tokens: 1024 } },
+];
+
+function record(
+  text: TextGen,
+  o: { jobId: string; task: string; input: number; recipeSha256: string; promptSha256: string; createdAt: string; filters: string[]; bytes: number },
+): CandidateRecord {
+  const teacher = TEACHERS[o.input % TEACHERS.length]!;
+  const r: CandidateRecord = {
+    id: `smp_${o.jobId.slice(4)}${o.input.toString(36)}`,
+    job: o.jobId,
+    task: o.task,
+    input_index: o.input,
+    candidate: 0,
+    status: "accepted",
+    messages: [
+      { role: "system", content: SYSTEM },
+      { role: "user", content: "" },
+      { role: "assistant", content: "" },
+    ],
+    input: { question: "", topic: text.word() },
+    generator: teacher,
+    filters: o.filters.map((name) => ({ name, pass: true, ...(name === "dedup" ? { score: Math.round(text.random() * 600) / 1000 } : {}) })),
+    usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+    lineage: { job: o.jobId, recipe_sha256: o.recipeSha256, prompt_sha256: o.promptSha256, synthetic_depth: 1 },
+    created_at: o.createdAt,
+  };
+  // The question appears twice (user turn and input row); the completion takes the rest.
+  const room = Math.max(64, o.bytes - JSON.stringify(r).length);
+  const question = text.prose(Math.max(24, Math.round(room * 0.12)));
+  const answer = `${text.prose(Math.max(32, room - 2 * question.length - 16))}\nA: ${Math.floor(text.random() * 1000)}`;
+  r.messages[1]!.content = question;
+  r.messages[2]!.content = answer;
+  r.input.question = question;
+  r.usage = { input_tokens: Math.round((SYSTEM.length + question.length) / 4), output_tokens: Math.round(answer.length / 4), cost_usd: Math.round(answer.length * 1.5) / 1e7 };
+  return r;
+}
+
+/**
+ * Word-level text with a Zipf-like word distribution over a fixed vocabulary, so it compresses
+ * about like real prose (gzip ~3x) and no two records are near-duplicates.
+ */
+class TextGen {
+  private readonly vocab: string[];
+  private seed = (Math.random() * 2 ** 32) >>> 0;
+
+  constructor(size = 6000) {
+    const syllables = ["ka", "to", "ri", "mo", "an", "el", "us", "ter", "pro", "di", "ve", "lo", "na", "com", "pa", "si", "re", "ul", "ta", "ing", "ex", "or", "ba", "mi"];
+    // A fixed vocabulary (same words in every isolate), from a fixed-seed generator.
+    let s = 12345;
+    const next = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s / 2 ** 32);
+    const words = new Set<string>(["the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "we", "so", "then", "each", "total"]);
+    while (words.size < size) {
+      const len = 1 + Math.floor(next() * 3.2);
+      let w = "";
+      for (let i = 0; i < len; i++) w += syllables[Math.floor(next() * syllables.length)];
+      words.add(w);
+    }
+    this.vocab = [...words];
+  }
+
+  /** mulberry32: fast, and its stream differs per isolate. */
+  random(): number {
+    let t = (this.seed = (this.seed + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  }
+
+  /** Log-uniform rank: frequency ∝ 1/rank, like natural language. */
+  word(): string {
+    return this.vocab[Math.min(this.vocab.length - 1, Math.floor(Math.exp(this.random() * Math.log(this.vocab.length))) - 1)]!;
+  }
+
+  /** Sentences of 6-20 words (some numbers) until about `chars` characters. */
+  prose(chars: number): string {
+    const out: string[] = [];
+    let len = 0;
+    while (len < chars) {
+      const words: string[] = [];
+      const n = 6 + Math.floor(this.random() * 15);
+      for (let i = 0; i < n; i++) words.push(this.random() < 0.05 ? String(Math.floor(this.random() * 500)) : this.word());
+      const s = words.join(" ");
+      const sentence = s[0]!.toUpperCase() + s.slice(1) + ".";
+      out.push(sentence);
+      len += sentence.length + 1;
+    }
+    return out.join(" ").slice(0, chars);
+  }
+}
