@@ -27,7 +27,9 @@ export interface RowGroupLimits {
   chars: number;
 }
 
-const DEFAULT_ROW_GROUP: RowGroupLimits = { rows: 10_000, chars: 8 * 1024 * 1024 };
+// Small enough that the group's objects and its encoding stay a few MiB (a Worker has 128 MB);
+// DuckDB and the Hub read row groups of this size without trouble.
+const DEFAULT_ROW_GROUP: RowGroupLimits = { rows: 2_000, chars: 2 * 1024 * 1024 };
 /** Encoded bytes are handed to the sink once this much has piled up inside a row group. */
 const SPILL_BYTES = 1024 * 1024;
 
