@@ -23,7 +23,7 @@
 // CPU: utime+stime of the Worker's workerd process from POST /v1/jobs to the release, net of the
 // status polls (priced by a calibration afterwards). workerd also runs local D1 (SQLite), R2
 // (files) and the queue broker, and the metering itself: an upper bound on the Worker's own CPU.
-import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -34,6 +34,7 @@ import { PRICES, price } from "./prices.mjs";
 import { sumMeters, classify } from "./meter-lines.mjs";
 
 import { startFakeOpenAI } from "../../test/fake-openai.mjs";
+import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
@@ -78,7 +79,6 @@ function int(v, name) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T_START = performance.now();
 const log = (...a) => console.error(`[bench ${((performance.now() - T_START) / 1000).toFixed(1)}s]`, ...a);
-const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 
 // ---------------------------------------------------------------------------------------------
 // Processes: wrangler (its own process group) and the Worker's workerd under it.
@@ -191,60 +191,21 @@ function weave(text, tag) {
 // wrangler dev, on a bundled snapshot (others edit the tree while we run; see bench/e2e).
 
 function startWrangler(fakeUrl, adminToken) {
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
-  log("applying D1 migrations (local)");
-  const mig = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd: ROOT, env, encoding: "utf8" });
-  if (mig.status !== 0) throw new Error(`d1 migrations apply failed (${mig.status}):\n${mig.stdout}\n${mig.stderr}`);
-  log("bundling a snapshot of the Worker (wrangler deploy --dry-run)");
-  const dist = join(tmp, "dist");
-  const build = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", dist], { cwd: ROOT, env, encoding: "utf8" });
-  if (build.status !== 0) throw new Error(`bundling failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
-  let toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  for (const [re, line] of [
-    [/^main\s*=.*$/m, `main = ${JSON.stringify(join(dist, "index.js"))}`],
-    [/^migrations_dir\s*=.*$/m, `migrations_dir = ${JSON.stringify(join(ROOT, "d1/migrations"))}`],
-  ]) {
-    if (!re.test(toml)) throw new Error(`wrangler.toml: no line matching ${re}`);
-    toml = toml.replace(re, line);
-  }
-  const config = join(tmp, "wrangler.toml");
-  writeFileSync(config, toml);
-  const args = [
-    "--no-warnings",
-    "--experimental-vm-modules",
-    WRANGLER,
-    "dev",
-    "--config", config,
-    "--no-bundle",
-    "--port", String(PORT),
-    "--ip", "127.0.0.1",
-    "--inspector-port", String(opt["inspector-port"]),
-    "--persist-to", persist,
-    "--show-interactive-dev-session=false",
-    "--var", `OPENAI_BASE_URL:${fakeUrl}/v1`,
-    "--var", "OPENAI_API_KEY:sk-bench",
-    "--var", `ADMIN_TOKEN:${adminToken}`,
-    "--var", "METER_PLATFORM:1",
+  const vars = {
+    OPENAI_BASE_URL: `${fakeUrl}/v1`,
+    OPENAI_API_KEY: "sk-bench",
+    ADMIN_TOKEN: adminToken,
+    METER_PLATFORM: "1",
     // Status polls are the user's; a 1 s poller must not be rate limited.
-    "--var", "API_RATE_LIMIT_PER_MIN:100000",
-  ];
-  log(`starting wrangler dev on ${BASE}`);
-  wrangler = spawn(process.execPath, args, { cwd: tmp, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    API_RATE_LIMIT_PER_MIN: "100000",
+  };
+  const onLine = (line) => {
+    lines.push(line);
+    if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
+  };
+  const handle = startWranglerSnapshot({ root: ROOT, wrangler: WRANGLER, tmp, persist, port: PORT, inspectorPort: opt["inspector-port"], vars, log, onLine });
+  wrangler = handle.child;
   wrangler.on("exit", (code, sig) => (wranglerExit = code ?? sig ?? "exit"));
-  for (const stream of [wrangler.stdout, wrangler.stderr]) {
-    let buf = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk) => {
-      buf += chunk;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = stripAnsi(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
-      }
-    });
-  }
 }
 
 async function api(method, path, { token, json, body, contentType } = {}) {

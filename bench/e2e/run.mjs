@@ -18,7 +18,7 @@
 // wrangler.toml only (an experiment: 0 makes the local broker deliver strictly one batch at a time).
 //
 // Ports: wrangler dev on --port (8780), the fake on --fake-port (8781), the inspector on 8782.
-import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { syncBuiltinESMExports } from "node:module";
+import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
 
 // Observe the fake server's requests (arrival and finish times) without changing it: wrap
 // http.createServer before test/fake-openai.mjs binds it. This gives the provider-side view of
@@ -250,81 +251,28 @@ function writeInputs() {
   writeFileSync(inputsFile, lines.join("\n") + "\n");
 }
 
-const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 
 function startWrangler(fakeUrl) {
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
-  log("applying D1 migrations (local)");
-  const mig = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd: ROOT,
-    env,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  if (mig.status !== 0) throw new Error(`d1 migrations apply failed (${mig.status}):\n${mig.stdout}\n${mig.stderr}`);
-
-  // `wrangler dev` always watches its sources and restarts workerd on any change, killing the
-  // queue invocation in flight (its tasks then sit leased for TASK_LEASE_SECONDS). Others edit
-  // this tree while we run, so bench a snapshot: bundle once (deploy --dry-run) into the temp
-  // dir and serve that bundle with --no-bundle from a copy of wrangler.toml pointing at it.
-  log("bundling a snapshot of the Worker (wrangler deploy --dry-run)");
-  const dist = join(tmp, "dist");
-  const build = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", dist], { cwd: ROOT, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  if (build.status !== 0) throw new Error(`bundling failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
-  let toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  const swap = (re, line) => {
-    if (!re.test(toml)) throw new Error(`wrangler.toml: no line matching ${re}`);
-    toml = toml.replace(re, line);
-  };
-  swap(/^main\s*=.*$/m, `main = ${JSON.stringify(join(dist, "index.js"))}`);
-  swap(/^migrations_dir\s*=.*$/m, `migrations_dir = ${JSON.stringify(join(ROOT, "d1/migrations"))}`);
-  if (opt["max-batch-timeout"] !== undefined) {
-    // An experiment knob, applied to the temporary copy only: the task consumer's batch timeout.
+  // An experiment knob, applied to the temporary config copy only: the task consumer's batch timeout.
+  const editToml = (toml) => {
+    if (opt["max-batch-timeout"] === undefined) return toml;
     const parts = toml.split("[[queues.consumers]]");
     const i = parts.findIndex((x, j) => j > 0 && /^queue\s*=\s*"winnow-tasks"\s*$/m.test(x));
     if (i < 0 || !/^max_batch_timeout\s*=.*$/m.test(parts[i])) throw new Error("wrangler.toml: no max_batch_timeout in the winnow-tasks consumer");
     parts[i] = parts[i].replace(/^max_batch_timeout\s*=.*$/m, `max_batch_timeout = ${Number(opt["max-batch-timeout"])}`);
-    toml = parts.join("[[queues.consumers]]");
     log(`override (temp config only): winnow-tasks max_batch_timeout = ${Number(opt["max-batch-timeout"])}`);
-  }
-  const config = join(tmp, "wrangler.toml");
-  writeFileSync(config, toml);
-
-  const args = [
-    "--no-warnings",
-    "--experimental-vm-modules",
-    WRANGLER,
-    "dev",
-    "--config", config,
-    "--no-bundle",
-    "--port", String(PORT),
-    "--ip", "127.0.0.1",
-    "--inspector-port", String(opt["inspector-port"]),
-    "--persist-to", persist,
-    "--show-interactive-dev-session=false",
-    "--var", `OPENAI_BASE_URL:${fakeUrl}/v1`,
-    "--var", "OPENAI_API_KEY:sk-bench",
-    "--var", `ADMIN_TOKEN:${adminToken}`,
-  ];
-  log(`starting wrangler dev on 127.0.0.1:${PORT}`);
-  wrangler = spawn(process.execPath, args, { cwd: tmp, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    return parts.join("[[queues.consumers]]");
+  };
+  const vars = { OPENAI_BASE_URL: `${fakeUrl}/v1`, OPENAI_API_KEY: "sk-bench", ADMIN_TOKEN: adminToken, API_RATE_LIMIT_PER_MIN: "100000" };
+  const onLine = (line) => {
+    wranglerLog.push({ t: performance.now(), line });
+    if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
+  };
+  const handle = startWranglerSnapshot({ root: ROOT, wrangler: WRANGLER, tmp, persist, port: PORT, inspectorPort: opt["inspector-port"], vars, log, onLine, editToml });
+  wrangler = handle.child;
   wrangler.on("exit", (code, sig) => {
     wranglerExit = code ?? sig ?? "exit";
   });
-  for (const stream of [wrangler.stdout, wrangler.stderr]) {
-    let buf = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk) => {
-      buf += chunk;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = stripAnsi(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        wranglerLog.push({ t: performance.now(), line });
-        if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
-      }
-    });
-  }
 }
 
 const BASE = `http://127.0.0.1:${PORT}`;

@@ -36,7 +36,7 @@
 // wall time, memory, operation counts and their cost at list prices (bench/cost/prices.mjs), and
 // a check that its manifest lists every data file of the first release, unchanged and stored in
 // the first release's prefix.
-import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { cpus, tmpdir } from "node:os";
@@ -47,6 +47,7 @@ import { randomBytes } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { PRICES, price } from "../cost/prices.mjs";
 import { classify, sumMeters } from "../cost/meter-lines.mjs";
+import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
@@ -103,7 +104,6 @@ function int(v, name) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T_START = performance.now();
 const log = (...a) => console.error(`[bench ${((performance.now() - T_START) / 1000).toFixed(1)}s]`, ...a);
-const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 const MB = 1e6;
 
 // ---------------------------------------------------------------------------------------------
@@ -198,59 +198,20 @@ for (const sig of ["SIGINT", "SIGTERM"])
 // wrangler dev, on a bundled snapshot (others edit the tree while we run; see bench/e2e).
 
 function startWrangler(adminToken) {
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
-  log("applying D1 migrations (local)");
-  const mig = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd: ROOT, env, encoding: "utf8" });
-  if (mig.status !== 0) throw new Error(`d1 migrations apply failed (${mig.status}):\n${mig.stdout}\n${mig.stderr}`);
-  log("bundling a snapshot of the Worker (wrangler deploy --dry-run)");
-  const dist = join(tmp, "dist");
-  const build = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", dist], { cwd: ROOT, env, encoding: "utf8" });
-  if (build.status !== 0) throw new Error(`bundling failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
-  let toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  for (const [re, line] of [
-    [/^main\s*=.*$/m, `main = ${JSON.stringify(join(dist, "index.js"))}`],
-    [/^migrations_dir\s*=.*$/m, `migrations_dir = ${JSON.stringify(join(ROOT, "d1/migrations"))}`],
-  ]) {
-    if (!re.test(toml)) throw new Error(`wrangler.toml: no line matching ${re}`);
-    toml = toml.replace(re, line);
-  }
-  const config = join(tmp, "wrangler.toml");
-  writeFileSync(config, toml);
-  const args = [
-    "--no-warnings",
-    "--experimental-vm-modules",
-    WRANGLER,
-    "dev",
-    "--config", config,
-    "--no-bundle",
-    "--port", String(PORT),
-    "--ip", "127.0.0.1",
-    "--inspector-port", String(opt["inspector-port"]),
-    "--persist-to", persist,
-    "--show-interactive-dev-session=false",
-    "--var", `ADMIN_TOKEN:${adminToken}`,
-    "--var", "BENCH_ROUTES:1",
-    ...(opt.meter ? ["--var", "METER_PLATFORM:1"] : []),
+  const vars = {
+    ADMIN_TOKEN: adminToken,
+    BENCH_ROUTES: "1",
+    ...(opt.meter ? { METER_PLATFORM: "1" } : {}),
     // Release polls are the bench's; they must not be rate limited.
-    "--var", "API_RATE_LIMIT_PER_MIN:100000",
-  ];
-  log(`starting wrangler dev on ${BASE}`);
-  wrangler = spawn(process.execPath, args, { cwd: tmp, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    API_RATE_LIMIT_PER_MIN: "100000",
+  };
+  const onLine = (line) => {
+    lines.push(line);
+    if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
+  };
+  const handle = startWranglerSnapshot({ root: ROOT, wrangler: WRANGLER, tmp, persist, port: PORT, inspectorPort: opt["inspector-port"], vars, log, onLine });
+  wrangler = handle.child;
   wrangler.on("exit", (code, sig) => (wranglerExit = code ?? sig ?? "exit"));
-  for (const stream of [wrangler.stdout, wrangler.stderr]) {
-    let buf = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk) => {
-      buf += chunk;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = stripAnsi(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
-      }
-    });
-  }
 }
 
 /** node:http rather than fetch: a big compile may answer after fetch's 300 s header timeout. */
