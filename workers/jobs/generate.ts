@@ -67,10 +67,11 @@ export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<voi
   // task whose model is paused by a provider's retry-after is put back with that delay, unclaimed
   // and without spending one of its deliveries.
   const throttles = new Throttles(env, newId("cs"), CONCURRENCY);
-  const paused = await throttles.acquire(deliveries.flatMap((d) => teacherModels(jobRows.get(d.msg.job_id), d.msg.slots)));
+  const models = new Map(deliveries.map((d) => [d, teacherModels(jobRows.get(d.msg.job_id), d.msg.slots)]));
+  const paused = await throttles.acquire([...models.values()].flat());
   const ready: Delivery[] = [];
   for (const d of deliveries) {
-    const wait = Math.max(0, ...teacherModels(jobRows.get(d.msg.job_id), d.msg.slots).map((m) => paused.get(m) ?? 0));
+    const wait = Math.max(0, ...models.get(d)!.map((m) => paused.get(m) ?? 0));
     if (wait > 0) {
       await env.TASKS.send(d.msg, { contentType: "json", delaySeconds: Math.min(wait + 1, 300) });
       d.ack();

@@ -3,7 +3,7 @@
 // snapshot can lag; so compile runs the same checks again over every accepted record, in
 // release order, with the options the dataset's recipes asked for. What it removes is counted.
 import { createDecontaminator, type Decontaminator, type DecontaminateOptions } from "../../filters/decontaminate";
-import { compileDedupPass, dedupText, foldDedupIndex, splitMessages, type DedupOptions } from "../../filters/dedup";
+import { compileDedupPass, dedupText, splitMessages, type DedupOptions } from "../../filters/dedup";
 import type { FilterSpec } from "../../filters";
 import type { Env } from "../env";
 import type { Recipe } from "../recipe";
@@ -23,8 +23,6 @@ export interface ReleaseGuards {
   removed(): Removed;
   /** The authority dedup index so far, for the next step or release to continue from (null: no dedup). */
   index(): Uint8Array | null;
-  /** After publishing: fold the generation-time dedup deltas into one snapshot. */
-  fold(): Promise<void>;
 }
 
 /** The strictest union of what the recipes asked for; null when no recipe asked. */
@@ -80,8 +78,5 @@ export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe
     },
     removed: () => ({ decontaminate: decontaminated, dedup_exact: dd?.dropped.exact ?? 0, dedup_near: dd?.dropped.near ?? 0 }),
     index: () => dd?.index.serialize() ?? null,
-    async fold() {
-      if (dd) await foldDedupIndex(env, datasetId).catch((e) => console.error("dedup index fold failed", e));
-    },
   };
 }
