@@ -1,6 +1,6 @@
 import { anthropicHeaders, anthropicV1, parseAnthropicMessage, toAnthropicBody } from "./anthropic";
 import { checkLines, readResultLines, type BatchClient, type BatchLine, type BatchResults, type BatchStatus } from "./batch";
-import { getJson, getText, postJson, statusError } from "./http";
+import { finite, getJson, getText, postJson, statusError } from "./http";
 import { ProviderError, type ChatResult } from "./types";
 
 /** The HTTP status each Anthropic error type comes with, so line errors sort like direct calls. */
@@ -60,7 +60,7 @@ function toStatus(provider: string, id: string, batch: any): BatchStatus {
   const detail = batch?.processing_status;
   if (typeof detail !== "string") throw new ProviderError("malformed_response", `${provider}: batch ${id} has no processing_status`, true);
   const c = batch.request_counts;
-  const n = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+  const n = (v: unknown) => finite(v) ?? 0;
   const failed = n(c?.errored) + n(c?.expired) + n(c?.canceled);
   return {
     id,

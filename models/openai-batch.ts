@@ -1,5 +1,5 @@
 import { checkLines, readResultLines, type BatchClient, type BatchLine, type BatchResults, type BatchStatus } from "./batch";
-import { getJson, getText, postForm, postJson, providerMessage, statusError } from "./http";
+import { finite, getJson, getText, postForm, postJson, providerMessage, statusError } from "./http";
 import { parseOpenAIChat, toOpenAIBody } from "./openai";
 import { ProviderError, type ChatResult } from "./types";
 
@@ -67,7 +67,7 @@ function toStatus(provider: string, id: string, batch: any): BatchStatus {
   const detail = batch?.status;
   if (typeof detail !== "string") throw new ProviderError("malformed_response", `${provider}: batch ${id} has no status`, true);
   const c = batch.request_counts;
-  const n = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+  const n = (v: unknown) => finite(v) ?? 0;
   return {
     id,
     // validating, in_progress, finalizing and cancelling all still change.

@@ -69,22 +69,22 @@ function lastUserText(messages) {
   return "";
 }
 
-function sendJson(res, status, body, headers = {}) {
+export function sendJson(res, status, body, headers = {}) {
   const payload = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...headers });
   res.end(payload);
 }
 
-/** @returns {Promise<Buffer | null>} null when too large */
-function readBody(req) {
+/** @returns {Promise<Buffer | null>} null when larger than `maxBytes` */
+export function readBody(req, maxBytes = MAX_BODY_BYTES) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
     req.on("data", (chunk) => {
       size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      if (size <= maxBytes) chunks.push(chunk);
     });
-    req.on("end", () => resolve(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks)));
+    req.on("end", () => resolve(size > maxBytes ? null : Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }

@@ -17,7 +17,7 @@ import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { createFakeBatch } from "./fake-batch.mjs";
+import { createFakeBatch, readBody, sendJson } from "./fake-batch.mjs";
 
 const DEFAULT_RECORDINGS = new URL("../examples/gsm8k/recordings.json", import.meta.url);
 const GENERIC_ANSWER = "Let me think step by step.\nThe answer is 42.\nA: 42";
@@ -284,28 +284,10 @@ function validateLatency(latencyMs) {
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers.
 
-function sendJson(res, status, body, headers = {}) {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(payload),
-    ...headers,
-  });
-  res.end(payload);
-}
-
-/** Resolves to the body as a string, or null if it is too large. */
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on("data", (chunk) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on("end", () => resolve(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
+/** The request body as text, or null when it is too large. */
+async function readText(req) {
+  const body = await readBody(req, MAX_BODY_BYTES);
+  return body === null ? null : body.toString("utf8");
 }
 
 function hasBearer(req) {
@@ -483,7 +465,7 @@ export async function startFakeOpenAI({
       return sendJson(res, 401, errors.unauthorized());
     }
 
-    const raw = await readBody(req);
+    const raw = await readText(req);
     let body;
     try {
       body = raw === null ? null : JSON.parse(raw);
@@ -637,7 +619,7 @@ export async function startFakeOpenAI({
   }
 
   async function handleConfig(req, res) {
-    const raw = await readBody(req);
+    const raw = await readText(req);
     try {
       const patch = raw ? JSON.parse(raw) : {};
       sendJson(res, 200, configure(patch));
