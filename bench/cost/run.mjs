@@ -23,7 +23,6 @@
 // CPU: utime+stime of the Worker's workerd process from POST /v1/jobs to the release, net of the
 // status polls (priced by a calibration afterwards). workerd also runs local D1 (SQLite), R2
 // (files) and the queue broker, and the metering itself: an upper bound on the Worker's own CPU.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -35,6 +34,7 @@ import { sumMeters, classify } from "./meter-lines.mjs";
 
 import { startFakeOpenAI } from "../../test/fake-openai.mjs";
 import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
+import { CLK_TCK, int, readStat, sleep } from "../lib/proc.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
@@ -63,20 +63,7 @@ const CANDIDATES = int(opt.candidates, "candidates");
 const PORT = int(opt.port, "port");
 const LATENCY = Number(opt.latency);
 const BASE = `http://127.0.0.1:${PORT}`;
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
-function int(v, name) {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
-  return n;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T_START = performance.now();
 const log = (...a) => console.error(`[bench ${((performance.now() - T_START) / 1000).toFixed(1)}s]`, ...a);
 
@@ -91,16 +78,6 @@ let fake = null;
 const lines = []; // wrangler stdout+stderr, ANSI stripped
 const seenPids = new Map(); // pid → comm, every process we saw under wrangler
 
-function readStat(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = s.lastIndexOf(")");
-    const f = s.slice(close + 2).split(" ");
-    return { pid, comm: s.slice(s.indexOf("(") + 1, close), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return null;
-  }
-}
 
 /** CPU ms of the Worker's workerd (not the dev proxy in front of it on --port). */
 function workerdMs() {

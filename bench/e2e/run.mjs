@@ -18,7 +18,7 @@
 // wrangler.toml only (an experiment: 0 makes the local broker deliver strictly one batch at a time).
 //
 // Ports: wrangler dev on --port (8780), the fake on --fake-port (8781), the inspector on 8782.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -28,6 +28,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { syncBuiltinESMExports } from "node:module";
 import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
+import { CLK_TCK, int, readStat, sleep } from "../lib/proc.mjs";
 
 // Observe the fake server's requests (arrival and finish times) without changing it: wrap
 // http.createServer before test/fake-openai.mjs binds it. This gives the provider-side view of
@@ -96,20 +97,7 @@ const SLOTS_PER_TASK = (() => {
   for (let n = Math.min(target, 200); n > 1; n--) if (200 % n === 0) return n * CANDIDATES;
   return CANDIDATES;
 })();
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
-function int(v, name) {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
-  return n;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -120,17 +108,6 @@ const T_START = performance.now();
 // ---------------------------------------------------------------------------------------------
 // /proc: the process tree under wrangler and each process's CPU ticks.
 
-function readStat(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = s.lastIndexOf(")");
-    const comm = s.slice(s.indexOf("(") + 1, close);
-    const f = s.slice(close + 2).split(" "); // f[0] is field 3 (state)
-    return { pid, comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return null;
-  }
-}
 
 function cmdlineOf(pid) {
   try {

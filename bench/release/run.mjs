@@ -36,7 +36,6 @@
 // wall time, memory, operation counts and their cost at list prices (bench/cost/prices.mjs), and
 // a check that its manifest lists every data file of the first release, unchanged and stored in
 // the first release's prefix.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { cpus, tmpdir } from "node:os";
@@ -48,6 +47,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { PRICES, price } from "../cost/prices.mjs";
 import { classify, sumMeters } from "../cost/meter-lines.mjs";
 import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
+import { CLK_TCK, int, readStat, sleep } from "../lib/proc.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
@@ -88,20 +88,7 @@ const PER_SHARD = int(opt["per-shard"], "per-shard");
 const INCREMENT = Math.max(1, Math.round((RECORDS * Number(opt["increment-pct"])) / 100));
 const PORT = int(opt.port, "port");
 const BASE = `http://127.0.0.1:${PORT}`;
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
-function int(v, name) {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
-  return n;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T_START = performance.now();
 const log = (...a) => console.error(`[bench ${((performance.now() - T_START) / 1000).toFixed(1)}s]`, ...a);
 const MB = 1e6;
@@ -116,16 +103,6 @@ let wranglerExit = null;
 const lines = []; // wrangler stdout+stderr, ANSI stripped
 const seenPids = new Map(); // pid → comm, every process we saw under wrangler
 
-function readStat(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = s.lastIndexOf(")");
-    const f = s.slice(close + 2).split(" ");
-    return { pid, comm: s.slice(s.indexOf("(") + 1, close), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return null;
-  }
-}
 
 /** The Worker's workerd processes (wrangler dev 4 also runs a proxy workerd on --port: left out). */
 function workerPids() {
