@@ -161,6 +161,28 @@ describe("DatasetDedupIndex", () => {
     expect(back.check(m.edit(texts[0]!, 2)).dup).toBe("near");
     expect(back.check(m.text()).dup).toBeNull();
   });
+
+  it("writes a loaded snapshot back into its own buffer while the layout holds, and copies once it grows", () => {
+    const m = maker(9);
+    const idx = new DatasetDedupIndex({ near: 0.85, capacity: 1024 });
+    for (let i = 0; i < 100; i++) idx.add(m.text());
+    const snap = idx.serialize();
+    const loaded = DatasetDedupIndex.load(snap, { near: 0.85 });
+    const extra = Array.from({ length: 100 }, () => m.text());
+    for (const t of extra) expect(loaded.add(t).dup).toBeNull();
+    const again = loaded.serialize();
+    expect(again.buffer).toBe(snap.buffer); // no second copy of the index
+    const back = DatasetDedupIndex.load(again.slice(), { near: 0.85 });
+    expect(back.samples).toBe(200);
+    for (const t of extra) expect(back.check(t).dup).toBe("exact");
+    // Past the first layer's capacity a new layer is added: a new buffer, with every key.
+    const more = Array.from({ length: 2000 }, () => m.text());
+    for (const t of more) loaded.add(t);
+    const grown = loaded.serialize();
+    expect(grown.buffer).not.toBe(snap.buffer);
+    const all = DatasetDedupIndex.load(grown, { near: 0.85 });
+    for (const t of [...extra.slice(0, 20), ...more.slice(-20)]) expect(all.check(t).dup).toBe("exact");
+  });
 });
 
 describe("splitMessages", () => {

@@ -221,6 +221,8 @@ export class DatasetDedupIndex {
   samples = 0;
   private needBands: number;
   private useExact: boolean;
+  /** The snapshot this index was loaded from, whose Bloom layers it updates in place. */
+  private source: { words: Uint32Array; shape: string } | null = null;
 
   constructor(opts: DedupIndexOptions = {}) {
     const cap = Math.max(1024, opts.capacity ?? 65_536);
@@ -288,17 +290,29 @@ export class DatasetDedupIndex {
     return this.exactSet.bytes + this.bandSet.bytes + this.folded.size * 16;
   }
 
+  private shape(): string {
+    return `${this.folded.size}/${this.exactSet.layers.length}/${this.bandSet.layers.length}`;
+  }
+
+  /**
+   * The snapshot bytes. An index loaded from a snapshot whose layout has not changed since (no
+   * Bloom layer or folded delta added) is written back into that same buffer: at 1M samples the
+   * index is ~20 MB, and a release compile step must not hold it twice.
+   */
   serialize(): Uint8Array {
-    const out = new Uint32Array(4 + this.folded.size + this.exactSet.words() + this.bandSet.words());
+    const words = 4 + this.folded.size + this.exactSet.words() + this.bandSet.words();
+    const reuse = this.source && this.source.words.length === words && this.source.shape === this.shape();
+    const out = reuse ? this.source!.words : new Uint32Array(words);
     out[0] = MAGIC;
     out[1] = BANDS;
     out[2] = this.samples;
     out[3] = this.folded.size;
     let at = 4;
     for (const h of this.folded) out[at++] = h;
+    // In place, each layer's bits are already where write() would copy them (set() is a memmove).
     at = this.exactSet.write(out, at);
     this.bandSet.write(out, at);
-    return new Uint8Array(out.buffer);
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
   static load(data: ArrayBuffer | Uint8Array, opts: Omit<DedupIndexOptions, "capacity"> = {}): DatasetDedupIndex {
@@ -309,7 +323,8 @@ export class DatasetDedupIndex {
     let at = 4;
     for (let i = 0; i < u[3]!; i++) idx.folded.add(u[at++]!);
     at = idx.exactSet.read(u, at);
-    idx.bandSet.read(u, at);
+    at = idx.bandSet.read(u, at);
+    if (at === u.length) idx.source = { words: u, shape: idx.shape() };
     return idx;
   }
 }

@@ -26,6 +26,8 @@ export interface Env {
   PROVIDER_TIMEOUT_MS?: string;
   /** Operator price overrides, JSON: {"model": {"input": usdPer1M, "output": usdPer1M}}. */
   MODEL_PRICES?: string;
+  /** Records one release compile step handles per invocation (default 100,000; compile-step.ts). */
+  RELEASE_STEP_RECORDS?: string;
   /** "1": count D1, R2, Queue and Durable Object operations and log one `[meter]` line per invocation (bench/cost). */
   METER_PLATFORM?: string;
   /** "1": serve the bench-only routes (workers/bench-seed.ts) to the admin token; never set it in production. */

@@ -100,7 +100,19 @@ export async function gzipJsonl(records: unknown[]): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Reads a gzip JSONL object line by line without holding the decompressed text. */
+/** Every record of a (small) gzip JSONL object held in memory, such as one shard. */
+export async function gunzipJsonl<T>(gz: ArrayBuffer | Uint8Array): Promise<T[]> {
+  const text = await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
+  const out: T[] = [];
+  for (const line of text.split("\n")) if (line.trim()) out.push(JSON.parse(line) as T);
+  return out;
+}
+
+/**
+ * Reads a gzip JSONL object line by line without holding the decompressed text. A reader that
+ * stops early (`break`) cancels the pipe chain back to the source (records.test.ts), so an R2
+ * body is never left half-read.
+ */
 export async function* readGzipJsonl<T>(body: ReadableStream<Uint8Array>): AsyncGenerator<T> {
   const lines = body.pipeThrough(new DecompressionStream("gzip")).pipeThrough(new TextDecoderStream());
   let buf = "";

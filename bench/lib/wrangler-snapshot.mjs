@@ -12,11 +12,14 @@ const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 /**
  * @param {{ root: string, wrangler: string, tmp: string, persist: string, port: number, inspectorPort: number | string,
  *   vars: Record<string, string>, log: (msg: string) => void, onLine: (line: string) => void,
- *   editToml?: (toml: string) => string }} o
+ *   editToml?: (toml: string) => string, inspector?: boolean, v8Flags?: string[] }} o
+ *   `inspector: false` runs without the DevTools inspector and `v8Flags` passes V8 flags to workerd
+ *   (both through ./wrangler-preload.cjs, which says why).
  * @returns {{ child: import("node:child_process").ChildProcess, exited: () => string | number | null }}
  */
 export function startWranglerSnapshot(o) {
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
+  const devEnv = { ...env, WINNOW_NO_INSPECTOR: o.inspector === false ? "1" : "", WINNOW_V8_FLAGS: (o.v8Flags ?? []).join(" ") };
   o.log("applying D1 migrations (local)");
   const mig = spawnSync(process.execPath, [o.wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", o.persist], { cwd: o.root, env, encoding: "utf8" });
   if (mig.status !== 0) throw new Error(`d1 migrations apply failed (${mig.status}):\n${mig.stdout}\n${mig.stderr}`);
@@ -38,19 +41,20 @@ export function startWranglerSnapshot(o) {
   const args = [
     "--no-warnings",
     "--experimental-vm-modules",
+    "--require", join(import.meta.dirname, "wrangler-preload.cjs"),
     o.wrangler,
     "dev",
     "--config", config,
     "--no-bundle",
     "--port", String(o.port),
     "--ip", "127.0.0.1",
-    "--inspector-port", String(o.inspectorPort),
+    ...(o.inspector === false ? [] : ["--inspector-port", String(o.inspectorPort)]),
     "--persist-to", o.persist,
     "--show-interactive-dev-session=false",
     ...Object.entries(o.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];
   o.log(`starting wrangler dev on 127.0.0.1:${o.port}`);
-  const child = spawn(process.execPath, args, { cwd: o.tmp, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, { cwd: o.tmp, env: devEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let exit = null;
   child.on("exit", (code, sig) => (exit = code ?? sig ?? "exit"));
   for (const stream of [child.stdout, child.stderr]) {

@@ -8,11 +8,11 @@
 // Runs against a live stack (CI runs it after the smoke demo, with the stack's saved URL and key).
 import { DuckDBInstance } from "@duckdb/node-api";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { client, fail, parseFlags, readState } from "../../scripts/lib.mjs";
 
 const USAGE = `usage: node test/node/duckdb-release.mjs [options]
@@ -22,6 +22,9 @@ const USAGE = `usage: node test/node/duckdb-release.mjs [options]
   --dataset NAME      check this dataset (default: every dataset the key sees that has a release)
   --version V         check this release (default: the dataset's latest)
   --require-parquet   fail unless every config with data has Parquet files too
+  --save DIR          also keep each release as downloaded, laid out as its manifest says, in
+                      DIR/<dataset>/<version>/ (data files, README.md, stats.json, manifest.json),
+                      for test/python/hf_load.py
 `;
 
 const args = parseFlags(
@@ -32,6 +35,7 @@ const args = parseFlags(
     dataset: { type: "string" },
     version: { type: "string" },
     "require-parquet": { type: "boolean", default: false },
+    save: { type: "string" },
   },
   USAGE,
 );
@@ -88,6 +92,14 @@ async function releasesToCheck() {
   return out;
 }
 
+/** With --save: the file at its manifest path under DIR/<dataset>/<version>/, as a user's download would lay it out. */
+function save(dataset, version, path, body) {
+  if (!args.save) return;
+  const target = join(args.save, dataset, version, ...path.split("/"));
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, body);
+}
+
 async function query(conn, sql) {
   return (await conn.runAndReadAll(sql)).getRowObjects();
 }
@@ -97,6 +109,14 @@ async function checkRelease(conn, dir, dataset, version) {
   const manifest = await api.get(`/v1/datasets/${encodeURIComponent(dataset)}/releases/${encodeURIComponent(version)}`);
   console.log(`${dataset} ${version}: ${manifest.files.length} files`);
   const data = manifest.files.filter((f) => f.config);
+  if (args.save) {
+    save(dataset, version, "manifest.json", Buffer.from(JSON.stringify(manifest, null, 2)));
+    for (const f of manifest.files.filter((f) => !f.config)) {
+      const res = await download(`${releaseUrl}/files/${f.path.split("/").map(encodeURIComponent).join("/")}`);
+      if (res.status === 200) save(dataset, version, f.path, res.body);
+      else problem(`${f.path}: GET → ${res.status}`);
+    }
+  }
 
   // Every data file, downloaded as served, into dir; grouped by config and format.
   const byConfig = new Map();
@@ -116,6 +136,7 @@ async function checkRelease(conn, dir, dataset, version) {
       problem(`${f.path}: downloaded ${res.body.length} bytes sha256 ${sha}, manifest says ${f.bytes} bytes sha256 ${f.sha256}`);
     const local = join(dir, `${dataset}-${version}-${f.path.replaceAll("/", "_")}`);
     writeFileSync(local, res.body);
+    save(dataset, version, f.path, res.body);
     const groups = byConfig.get(f.config) ?? { jsonl: [], parquet: [] };
     groups[format].push({ ...f, local });
     byConfig.set(f.config, groups);

@@ -23,7 +23,7 @@ import { humanRecords, referenceProfile } from "./human";
 import { StatsCollector } from "./stats";
 
 /** Records one compile step handles before it hands over to the next invocation. */
-export const DEFAULT_STEP_RECORDS = 100_000;
+export const DEFAULT_STEP_RECORDS = 25_000;
 const DEFAULT_ROWS_PER_FILE = 100_000;
 
 /** What a release saves for its child: everything counted so far, and the mergeable stats. */
@@ -57,8 +57,8 @@ export interface Staging {
   seq: Partial<Record<Config, number>>;
   added: { rows: number; human_rows: number; pairs: number; rejected: number };
   removed_now: Removed;
-  /** Whether an authority dedup index is saved for the next step. */
-  has_index: boolean;
+  /** Where the authority dedup index to continue from is (the parent release's, then this compile's staging copy); null: none yet. */
+  index_key: string | null;
   rows_per_file: number;
   part_size: number;
   step_records: number;
@@ -100,8 +100,8 @@ export async function newStaging(
   // An incremental compile starts from its parent's saved state and shares its data files. A
   // parent without state (compiled before releases were incremental) means a full compile.
   const base = parent ? await loadParent(env, dataset, parent) : null;
-  const seed = base ? await env.BUCKET.get(keys.dedupReleaseIndex(dataset.id, base.manifest.version)) : null;
-  if (seed) await env.BUCKET.put(keys.releaseStagingIndex(dataset.id, release.id), seed.body);
+  // The parent's index is read in place by the first step, never copied.
+  const seed = base ? await env.BUCKET.head(keys.dedupReleaseIndex(dataset.id, base.manifest.version)) : null;
   return {
     v: 1,
     release_id: release.id,
@@ -116,7 +116,7 @@ export async function newStaging(
     seq: {},
     added: { rows: 0, human_rows: 0, pairs: 0, rejected: 0 },
     removed_now: zero(),
-    has_index: Boolean(seed),
+    index_key: seed ? seed.key : null,
     rows_per_file: Math.max(1, opts.rowsPerFile ?? DEFAULT_ROWS_PER_FILE),
     part_size: opts.partSize ?? MIN_PART_SIZE,
     step_records: Math.max(1, opts.stepRecords ?? DEFAULT_STEP_RECORDS),
@@ -132,27 +132,22 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   const state = staging.state;
   const stats = new StatsCollector(state.stats);
   const files = new DataFiles(env.BUCKET, dataset.name, staging.version, staging.rows_per_file, staging.part_size, staging.seq);
-  const seed = staging.has_index ? await env.BUCKET.get(keys.releaseStagingIndex(dataset.id, staging.release_id)) : null;
   const guards = await releaseGuards(
     env,
     dataset.id,
     await releaseRecipes(env, dataset.id, staging.high),
     await acceptedEstimate(env, dataset.id, staging.high),
-    seed ? new Uint8Array(await seed.arrayBuffer()) : null,
+    staging.index_key ? await loadIndex(env, staging.index_key) : null,
   );
   const jobIds = new Set(state.jobs);
   let handled = 0;
-  let ended = true;
+  let stopped = false;
   let lastShard = -1;
+  // Steps end between shards, so a shard is never split across two.
+  const more = () => !(stopped = handled >= staging.step_records);
   try {
-    for await (const { shard, record } of ownedRecords(env, dataset.id, staging.cursor, staging.high)) {
+    for await (const { shard, record } of ownedRecords(env, dataset.id, staging.cursor, staging.high, more)) {
       if (shard.id !== lastShard) {
-        // Steps end between shards, so a shard is never split across two.
-        if (handled >= staging.step_records) {
-          ended = false;
-          break;
-        }
-        if (lastShard !== -1) staging.cursor = lastShard;
         state.shards++;
         lastShard = shard.id;
       }
@@ -174,7 +169,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       await files.write("default", toSftRecord(record));
       stats.add(record);
     }
-    if (ended) {
+    if (!stopped) {
       staging.cursor = staging.high;
       // Human rows, once per upload: a release after the one that mixed them in shares those files.
       if (dataset.humanUpload && state.human_upload !== dataset.humanUpload) {
@@ -188,7 +183,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
     } else if (lastShard !== -1) staging.cursor = Math.max(staging.cursor, lastShard);
     // A release with no data file at all still gets an (empty) SFT file, so the card's globs match.
     const nothing = !staging.parent?.files.length && !staging.own.length && !files.files.length;
-    await files.finish(ended && nothing ? ["default"] : []);
+    await files.finish(!stopped && nothing ? ["default"] : []);
   } catch (e) {
     await files.abort(e);
     written.push(...files.written);
@@ -209,10 +204,34 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   staging.step++;
   const index = guards.index();
   if (index) {
-    await env.BUCKET.put(keys.releaseStagingIndex(dataset.id, staging.release_id), index);
-    staging.has_index = true;
+    // The last step writes the release's own index (the next release starts from it); earlier
+    // steps write the staging copy the next step continues.
+    const key = stopped ? keys.releaseStagingIndex(dataset.id, staging.release_id) : keys.dedupReleaseIndex(dataset.id, staging.version);
+    written.push(key);
+    await saveIndex(env, key, index, stopped);
+    staging.index_key = key;
   }
-  return ended;
+  return !stopped;
+}
+
+/**
+ * The authority index the last step of this isolate saved: the next step is usually delivered
+ * to the same isolate, and then neither reads the index back from R2 (≈ 20 MB at 1M samples) nor
+ * holds a second copy of it. Taken by one step at a time; R2's etag says whether it is current.
+ */
+let savedIndex: { key: string; etag: string; bytes: Uint8Array } | null = null;
+
+async function loadIndex(env: Env, key: string): Promise<Uint8Array | null> {
+  const hit = savedIndex?.key === key ? savedIndex : null;
+  savedIndex = null; // a duplicate delivery running alongside reads its own copy from R2
+  if (hit && (await env.BUCKET.head(key))?.etag === hit.etag) return hit.bytes;
+  const obj = await env.BUCKET.get(key);
+  return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+}
+
+async function saveIndex(env: Env, key: string, bytes: Uint8Array, keep: boolean): Promise<void> {
+  const obj = await env.BUCKET.put(key, bytes);
+  savedIndex = keep && obj ? { key, etag: obj.etag, bytes } : null;
 }
 
 /** The last step: checks, stats, card, the next release's state, then the manifest (which publishes). */
@@ -269,10 +288,6 @@ export async function finalize(env: Env, dataset: DatasetRow, staging: Staging, 
   const next: ReleaseState = { ...state, rows, pairs, human_rows: humanRows };
   written.push(keys.releaseState(dataset.id, staging.version));
   await env.BUCKET.put(keys.releaseState(dataset.id, staging.version), JSON.stringify(next));
-  if (staging.has_index) {
-    const index = await env.BUCKET.get(keys.releaseStagingIndex(dataset.id, staging.release_id));
-    if (index) await env.BUCKET.put(keys.dedupReleaseIndex(dataset.id, staging.version), index.body);
-  }
 
   // Last: a manifest in R2 means every file it lists is already there.
   written.push(key("manifest.json"));

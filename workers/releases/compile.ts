@@ -9,11 +9,11 @@ import type { TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
 import type { DatasetRow } from "../datasets";
 import { db, schema } from "../db";
-import type { Env } from "../env";
+import { intVar, type Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
-import { readGzipJsonl, type ShardLine } from "../records";
-import { finalize, newStaging, runStep, type Staging } from "./compile-step";
+import { gunzipJsonl, type ShardLine } from "../records";
+import { DEFAULT_STEP_RECORDS, finalize, newStaging, runStep, type Staging } from "./compile-step";
 import type { Config, Format } from "./data-files";
 import type { Removed } from "./guards";
 import type { TeacherShare } from "./stats";
@@ -63,7 +63,7 @@ export interface ReleaseManifest {
 
 export interface CompileOptions {
   now?: Date;
-  /** Records one compile step handles before the next invocation takes over (default 100,000). */
+  /** Records one compile step handles before the next invocation takes over (default 25,000). */
   stepRecords?: number;
   /** Compile even when nothing is new since the latest release. */
   force?: boolean;
@@ -147,7 +147,7 @@ export async function startRelease(env: Env, dataset: DatasetRow, opts: CompileO
   const release = await claimVersion(env, dataset.id, now, parent?.id ?? null, high);
   let staging: Staging;
   try {
-    staging = await newStaging(env, dataset, release, parent, now, opts);
+    staging = await newStaging(env, dataset, release, parent, now, { ...opts, stepRecords: opts.stepRecords ?? intVar(env.RELEASE_STEP_RECORDS, DEFAULT_STEP_RECORDS) });
   } catch (e) {
     await fail(env, dataset, release, null, [], e);
     throw e;
@@ -200,7 +200,7 @@ async function runSteps(env: Env, dataset: DatasetRow, release: ReleaseRow, stag
         publishedAt: Date.now(),
       })
       .where(and(eq(schema.releases.id, release.id), eq(schema.releases.status, "compiling")));
-    if (staging.has_index) await foldDedupIndex(env, dataset.id).catch((e) => console.error("dedup index fold failed", e));
+    if (staging.index_key) await foldDedupIndex(env, dataset.id).catch((e) => console.error("dedup index fold failed", e));
     await env.BUCKET.delete([keys.releaseStaging(dataset.id, release.id), keys.releaseStagingIndex(dataset.id, release.id)]);
     return manifest;
   } catch (e) {
@@ -246,8 +246,18 @@ async function claimVersion(env: Env, datasetId: string, now: Date, parentId: st
  * Every record of the dataset's shards in (low, high], in shard order, keeping only records
  * whose task owns the shard: a task that lost its lease may have left records in a shard that
  * is not its own, and those are counted by the shard that owns the task instead.
+ *
+ * `more(shard)` is asked before each shard is fetched: false ends the walk there, so a compile
+ * step stops between shards without opening one it will not read. A shard (≤ a few hundred
+ * records) is read whole rather than streamed: the walk never leaves an R2 body half-read.
  */
-export async function* ownedRecords(env: Env, datasetId: string, low: number, high: number): AsyncGenerator<{ shard: ShardRow; record: ShardLine }> {
+export async function* ownedRecords(
+  env: Env,
+  datasetId: string,
+  low: number,
+  high: number,
+  more: (shard: ShardRow) => boolean = () => true,
+): AsyncGenerator<{ shard: ShardRow; record: ShardLine }> {
   const d1 = db(env);
   let cursor = low;
   for (;;) {
@@ -259,6 +269,7 @@ export async function* ownedRecords(env: Env, datasetId: string, low: number, hi
       .limit(SHARD_PAGE)
       .all();
     for (const shard of page) {
+      if (!more(shard)) return;
       const owned = new Set(
         (
           await d1
@@ -272,10 +283,9 @@ export async function* ownedRecords(env: Env, datasetId: string, low: number, hi
       const obj = await env.BUCKET.get(shard.key);
       // Publishing without it would silently drop samples the dataset claims to have.
       if (!obj) throw new Error(`shard ${shard.id} (${shard.key}) is indexed in D1 but missing from R2`);
-      for await (const record of readGzipJsonl<ShardLine>(obj.body)) if (owned.has(record.task)) yield { shard, record };
+      for (const record of await gunzipJsonl<ShardLine>(await obj.arrayBuffer())) if (owned.has(record.task)) yield { shard, record };
     }
     if (page.length < SHARD_PAGE) return;
     cursor = page[page.length - 1]!.id;
   }
 }
-
