@@ -24,4 +24,6 @@ export const releaseState = (datasetId: string, version: string) => `datasets/${
 export const referenceProfile = (datasetId: string, uploadId: string) => `datasets/${datasetId}/index/reference-${uploadId}.bin`;
 /** A compile in progress: where it got to, and its dedup authority index, between steps. */
 export const releaseStaging = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.json`;
-export const releaseStagingIndex = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.dedup.bin`;
+/** One per step: a redelivered step must continue from the index before it, never its own partial one. */
+export const releaseStagingIndex = (datasetId: string, releaseId: string, step: number) => `${releaseStagingIndexPrefix(datasetId, releaseId)}${step}.bin`;
+export const releaseStagingIndexPrefix = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.dedup-`;

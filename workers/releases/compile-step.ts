@@ -17,7 +17,7 @@ import { renderCard } from "./card";
 import type { ManifestFile, ReleaseManifest, ReleaseRow } from "./compile";
 import { ownedRecords } from "./compile";
 import { DataFiles, type Config } from "./data-files";
-import { releaseGuards, type Removed } from "./guards";
+import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
 import { humanRecords, referenceProfile } from "./human";
 import { StatsCollector } from "./stats";
@@ -132,13 +132,15 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   const state = staging.state;
   const stats = new StatsCollector(state.stats);
   const files = new DataFiles(env.BUCKET, dataset.name, staging.version, staging.rows_per_file, staging.part_size, staging.seq);
-  const guards = await releaseGuards(
+  let guards: ReleaseGuards | null = await releaseGuards(
     env,
     dataset.id,
     await releaseRecipes(env, dataset.id, staging.high),
     await acceptedEstimate(env, dataset.id, staging.high),
     staging.index_key ? await loadIndex(env, staging.index_key) : null,
   );
+  let removed: Removed = { decontaminate: 0, dedup_exact: 0, dedup_near: 0 };
+  let indexKey: string | null = null;
   const jobIds = new Set(state.jobs);
   let handled = 0;
   let stopped = false;
@@ -181,6 +183,19 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
         state.human_upload = dataset.humanUpload;
       }
     } else if (lastShard !== -1) staging.cursor = Math.max(staging.cursor, lastShard);
+
+    // The authority index is final once the last record is checked: save it now and let it go
+    // before the data files close, whose last parts are the step's other large buffers.
+    removed = guards.removed();
+    const index = guards.index();
+    guards = null;
+    if (index) {
+      // The last step writes the release's own index (the next release starts from it); earlier
+      // steps write one for the step after them, under a key of their own.
+      indexKey = stopped ? keys.releaseStagingIndex(dataset.id, staging.release_id, staging.step + 1) : keys.dedupReleaseIndex(dataset.id, staging.version);
+      written.push(indexKey);
+      await env.BUCKET.put(indexKey, index);
+    }
     // A release with no data file at all still gets an (empty) SFT file, so the card's globs match.
     const nothing = !staging.parent?.files.length && !staging.own.length && !files.files.length;
     await files.finish(!stopped && nothing ? ["default"] : []);
@@ -192,7 +207,6 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   written.push(...files.written);
   for (const f of files.files) if (f.format === "jsonl") stats.addCompressed(f.rawBytes ?? 0, f.bytes);
 
-  const removed = guards.removed();
   for (const k of ["decontaminate", "dedup_exact", "dedup_near"] as const) {
     staging.removed_now[k] += removed[k];
     state.removed[k] += removed[k];
@@ -202,36 +216,13 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   staging.own.push(...files.files.map((f) => ({ path: f.path, config: f.config, format: f.format, rows: f.rows, bytes: f.bytes, sha256: f.sha256, stored_in: staging.version })));
   staging.seq = files.nextSeq();
   staging.step++;
-  const index = guards.index();
-  if (index) {
-    // The last step writes the release's own index (the next release starts from it); earlier
-    // steps write the staging copy the next step continues.
-    const key = stopped ? keys.releaseStagingIndex(dataset.id, staging.release_id) : keys.dedupReleaseIndex(dataset.id, staging.version);
-    written.push(key);
-    await saveIndex(env, key, index, stopped);
-    staging.index_key = key;
-  }
+  if (indexKey) staging.index_key = indexKey;
   return !stopped;
 }
 
-/**
- * The authority index the last step of this isolate saved: the next step is usually delivered
- * to the same isolate, and then neither reads the index back from R2 (≈ 20 MB at 1M samples) nor
- * holds a second copy of it. Taken by one step at a time; R2's etag says whether it is current.
- */
-let savedIndex: { key: string; etag: string; bytes: Uint8Array } | null = null;
-
 async function loadIndex(env: Env, key: string): Promise<Uint8Array | null> {
-  const hit = savedIndex?.key === key ? savedIndex : null;
-  savedIndex = null; // a duplicate delivery running alongside reads its own copy from R2
-  if (hit && (await env.BUCKET.head(key))?.etag === hit.etag) return hit.bytes;
   const obj = await env.BUCKET.get(key);
   return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
-}
-
-async function saveIndex(env: Env, key: string, bytes: Uint8Array, keep: boolean): Promise<void> {
-  const obj = await env.BUCKET.put(key, bytes);
-  savedIndex = keep && obj ? { key, etag: obj.etag, bytes } : null;
 }
 
 /** The last step: checks, stats, card, the next release's state, then the manifest (which publishes). */

@@ -182,11 +182,19 @@ async function runSteps(env: Env, dataset: DatasetRow, release: ReleaseRow, stag
   const written: string[] = [];
   try {
     for (;;) {
-      if (await runStep(env, dataset, staging, written)) break;
-      if (!chain) continue;
+      const before = staging.index_key;
+      const ended = await runStep(env, dataset, staging, written);
+      // The index the step continued from is not needed once the step is saved (in-memory chains save nothing).
+      const spent = before?.startsWith(keys.releaseStagingIndexPrefix(dataset.id, release.id)) && before !== staging.index_key ? before : null;
+      if (ended) break;
+      if (!chain) {
+        if (spent) await env.BUCKET.delete(spent);
+        continue;
+      }
       // Optimistic concurrency: of two deliveries of one step, only the first to save goes on.
       const saved = await env.BUCKET.put(keys.releaseStaging(dataset.id, release.id), JSON.stringify(staging), etag ? { onlyIf: { etagMatches: etag } } : {});
       if (!saved) return { version: release.version, status: "compiling" };
+      if (spent) await env.BUCKET.delete(spent);
       await env.TASKS.send({ kind: "compile", dataset_id: dataset.id, release_id: release.id, step: staging.step } satisfies TaskMessage, { contentType: "json" });
       return { version: release.version, status: "compiling" };
     }
@@ -201,7 +209,7 @@ async function runSteps(env: Env, dataset: DatasetRow, release: ReleaseRow, stag
       })
       .where(and(eq(schema.releases.id, release.id), eq(schema.releases.status, "compiling")));
     if (staging.index_key) await foldDedupIndex(env, dataset.id).catch((e) => console.error("dedup index fold failed", e));
-    await env.BUCKET.delete([keys.releaseStaging(dataset.id, release.id), keys.releaseStagingIndex(dataset.id, release.id)]);
+    await env.BUCKET.delete([keys.releaseStaging(dataset.id, release.id), ...(await stagingIndexes(env, dataset.id, release.id))]);
     return manifest;
   } catch (e) {
     await fail(env, dataset, release, staging, written, e);
@@ -214,8 +222,15 @@ async function fail(env: Env, dataset: DatasetRow, release: ReleaseRow, staging:
   const message = String((e as Error)?.message ?? e).slice(0, 1000);
   await db(env).update(schema.releases).set({ status: "failed", error: message }).where(eq(schema.releases.id, release.id));
   const own = (staging?.own ?? []).map((f) => keys.releaseFile(dataset.name, release.version, f.path));
-  const all = [...new Set([...written, ...own, keys.releaseStaging(dataset.id, release.id), keys.releaseStagingIndex(dataset.id, release.id)])];
+  const indexes = await stagingIndexes(env, dataset.id, release.id).catch(() => []);
+  const all = [...new Set([...written, ...own, keys.releaseStaging(dataset.id, release.id), ...indexes])];
   for (let i = 0; i < all.length; i += 1000) await env.BUCKET.delete(all.slice(i, i + 1000)).catch(() => {});
+}
+
+/** The per-step dedup indexes a compile has left in R2 (normally one: the last step's). */
+async function stagingIndexes(env: Env, datasetId: string, releaseId: string): Promise<string[]> {
+  const listed = await env.BUCKET.list({ prefix: keys.releaseStagingIndexPrefix(datasetId, releaseId), limit: 1000 });
+  return listed.objects.map((o) => o.key);
 }
 
 /** `YYYY-MM-DD`, or `YYYY-MM-DD.N` when that day already has releases; the unique index arbitrates races. */

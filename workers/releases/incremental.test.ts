@@ -9,6 +9,8 @@ import * as keys from "../../r2/keys";
 import { db, schema } from "../db";
 import { storeUpload } from "../uploads";
 import { compileRelease, startRelease, type ReleaseManifest } from "./compile";
+import { newStaging, runStep, type Staging } from "./compile-step";
+import { newId } from "../ids";
 import { readJsonlGz, seedDataset, seedJob, seedKey, seedShard, sha256OfBytes } from "./test-seed";
 
 const DAY1 = new Date("2026-11-24T03:00:00Z");
@@ -160,6 +162,30 @@ describe("incremental releases", () => {
     const inline = (await compileRelease(env, ds, { now: DAY2, stepRecords: 1 }))!;
     expect(inline.counts.rows).toBe(11);
     expect(inline.changes.shared_files.length).toBe(jsonl.length * 2);
+  });
+
+  it("a step delivered again after it saved its index, but not its staging, keeps the same records", async () => {
+    // Queue delivery is at-least-once: a step that crashed after writing its dedup index must not,
+    // when it runs again, find its own records in that index and drop them as duplicates.
+    const { keyId } = await seedKey();
+    const ds = await seedDataset(keyId);
+    const job = await seedJob(ds, "5".repeat(64), { filters: [{ type: "dedup", near: 0.8, exact: true, on: "completion" }] });
+    const words = (i: number) => Array.from({ length: 30 }, (_, w) => `w${i}x${w * 7 + i}`).join(" ");
+    let high = 0;
+    for (let s = 0; s < 3; s++) high = (await seedShard(ds, job, [0, 1].map((k) => ({ status: "accepted" as const, completion: words(s * 2 + k) })))).shardId;
+    const release = await db(env).insert(schema.releases).values({ id: newId("rel"), datasetId: ds.id, version: "2026-11-24", status: "compiling", shardHigh: high }).returning().get();
+    const saved = await newStaging(env, ds, release, undefined, DAY1, { stepRecords: 2 });
+    expect(await runStep(env, ds, saved, [])).toBe(false); // step 0: shard 1, then its staging is saved
+
+    const first: Staging = structuredClone(saved);
+    expect(await runStep(env, ds, first, [])).toBe(false); // step 1: shard 2, then the crash before saving
+    const again: Staging = structuredClone(saved);
+    expect(await runStep(env, ds, again, [])).toBe(false); // step 1 delivered again
+    expect(first.added.rows).toBe(4);
+    expect(again.added.rows).toBe(4);
+    expect(again.removed_now).toEqual({ decontaminate: 0, dedup_exact: 0, dedup_near: 0 });
+    expect(again.index_key).toBe(first.index_key);
+    expect(again.index_key).not.toBe(saved.index_key);
   });
 
   it("writes a rejected config, with each candidate's reason, when the dataset asks for it", async () => {
