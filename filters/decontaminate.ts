@@ -1,5 +1,5 @@
 /*
- * decontaminate — rejects candidates that overlap benchmark items by word n-grams (13 by
+ * decontaminate - rejects candidates that overlap benchmark items by word n-grams (13 by
  * default, as in GPT-3's contamination study).
  *
  * Text is normalised by the shared tokenizer (filters/ngrams.ts: lowercase, punctuation
@@ -60,7 +60,7 @@ const SEED2 = 0x6a09e667;
 /** Benchmark segments shorter than n words but at least this long are matched whole. */
 export const MIN_SHORT = 6;
 
-/** Upper bound on the n-grams of one upload's index (8–16 bytes each in memory). */
+/** Upper bound on the n-grams of one upload's index (8-16 bytes each in memory). */
 export const MAX_UPLOAD_NGRAMS = 2_000_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -76,9 +76,9 @@ export class NgramIndex {
   size = 0;
   /** Distinct n-grams per segment (for "k of the item's m n-grams"). */
   readonly itemGrams: Uint32Array;
-  /** Segment → item (a GSM8K problem has three segments: question, solution, annotated solution). */
+  /** Segment -> item (a GSM8K problem has three segments: question, solution, annotated solution). */
   readonly segItem: Uint32Array;
-  /** Segments shorter than n (≥ MIN_SHORT words), matched whole: by the hash of their first
+  /** Segments shorter than n (>= MIN_SHORT words), matched whole: by the hash of their first
    *  MIN_SHORT words, then both hashes of the whole segment. */
   readonly shortByPrefix = new Map<number, { len: number; h1: number; h2: number; seg: number }[]>();
 

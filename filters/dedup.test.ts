@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import * as keys from "../r2/keys";
 import type { Env } from "../workers/env";
-import { compileDedupPass, DatasetDedupIndex, dedup, dedupFilter, DedupOptions, FOLD_EVERY, foldDedupIndex, loadDedupIndex } from "./dedup";
+import { EXACT, KEEP, NEAR, StepDedup } from "../workers/releases/authority";
+import { DatasetDedupIndex, dedup, dedupFilter, DedupOptions, FOLD_EVERY, foldDedupIndex, loadDedupIndex } from "./dedup";
 import type { Candidate, Filter } from "./types";
 
 const e = env as unknown as Env;
@@ -141,9 +142,12 @@ describe("dedup across batches through R2", () => {
     expect((await f2.check(cand(a), ctx)).pass).toBe(true);
     await Promise.all([f1.commit!([cand(a)]), f2.commit!([cand(a)])]);
 
-    const pass = compileDedupPass({ near: 0.85, capacity: 10 });
+    // The release compile's authority pass (workers/releases/authority.ts) drops the later one.
+    const pass = new StepDedup({ near: 0.85, exact: true }, 1024);
     const other = m.text();
-    expect([a, other, a, m.edit(other, 1)].map((t) => pass.keep(t))).toEqual([true, true, false, false]);
+    for (const t of [a, other, a, m.edit(other, 1)]) pass.add(t);
+    await pass.decide(null);
+    expect([0, 1, 2, 3].map((i) => pass.verdict(i))).toEqual([KEEP, KEEP, EXACT, NEAR]);
     expect(pass.dropped).toEqual({ exact: 1, near: 1 });
   });
 });

@@ -1,10 +1,10 @@
 /*
- * dedup — exact and near-duplicate removal across a whole dataset.
+ * dedup - exact and near-duplicate removal across a whole dataset.
  *
  * WHAT IS A DUPLICATE. Exact: the same text after normalisation (lowercase, punctuation removed,
  * whitespace collapsed), compared by a 64-bit hash. Near: MinHash over word 5-gram shingles,
  * 8 LSH bands × 5 rows; a candidate is a near-duplicate when at least m bands agree with the
- * index, m derived from the `near` threshold (0.85 → 2 bands; measured recall at J ≥ 0.85 in
+ * index, m derived from the `near` threshold (0.85 -> 2 bands; measured recall at J >= 0.85 in
  * BENCHMARKS.md). By default the completion is compared (`on: "completion"`);
  * `on: "sample"` compares prompt + completion, for datasets where different prompts may share
  * short answers.
@@ -16,7 +16,7 @@
  * 32 bits per key (false-positive rate 3e-7 per lookup) and 8 band keys per sample at 16 bits
  * per key (6e-4 per band lookup; a false near-duplicate needs two such collisions, ~1e-5). That
  * is 20 bytes per sample when a layer is full, at most ~40 bytes just after a doubling: 1M
- * samples take 20–40 MB, and 20 MB when the caller gives a capacity hint (release compile knows
+ * samples take 20-40 MB, and 20 MB when the caller gives a capacity hint (release compile knows
  * the count). No per-sample JS object exists anywhere; the filters are plain Uint32Arrays that
  * serialise as-is. The price: a stored match cannot name the earlier sample, only that one
  * exists (exact: its text hash, which is the candidate's own; near: how many bands agree and
@@ -31,9 +31,9 @@
  *   delta-<ms>-<uuid>.bin. Nothing is ever read-modified-written, so concurrent consumers
  *   cannot lose each other's writes; a snapshot lists the deltas it folded (as 32-bit hashes of
  *   their names), so readers never double count and folds by two consumers at once are harmless.
- *   R2 cost per 1M candidates (2,500 batches): class A ≈ 2,500 PUT + ≥2,500 LIST + ~80 snapshot
- *   PUTs ≈ 5,100 ops = $0.023; class B ≈ 2,500 × (1 snapshot + ~16 deltas) ≈ 42,000 GETs =
- *   $0.015. Total ≈ $0.04 per 1M candidates, no D1 rows.
+ *   R2 cost per 1M candidates (2,500 batches): class A ~ 2,500 PUT + >=2,500 LIST + ~80 snapshot
+ *   PUTs ~ 5,100 ops = $0.023; class B ~ 2,500 × (1 snapshot + ~16 deltas) ~ 42,000 GETs =
+ *   $0.015. Total ~ $0.04 per 1M candidates, no D1 rows.
  *
  * WHAT CONCURRENCY LETS THROUGH. Two batches running at once do not see each other (each
  * writes its delta only after its D1 commit), so the same text accepted by both lands twice;
@@ -42,7 +42,7 @@
  * through, never rejects a unique sample.
  *
  * THE AUTHORITY. Release compile streams the accepted records in order through a fresh
- * DatasetDedupIndex (`compileDedupPass`): first occurrence wins, later duplicates are dropped
+ * index (workers/releases/authority.ts): first occurrence wins, later duplicates are dropped
  * from the release, whatever generation let through. It then calls `foldDedupIndex` to replace
  * the deltas with one snapshot, so the next day's batches start from one GET.
  *
@@ -65,7 +65,7 @@ export const DedupOptions = z
     type: z.literal("dedup"),
     /**
      * Jaccard threshold for near-duplicates (word 5-gram shingles); false or 0 disables. The
-     * bands agreeing that count as "near" follow from it (0.85 → 2 of 8); below ~0.76 even one
+     * bands agreeing that count as "near" follow from it (0.85 -> 2 of 8); below ~0.76 even one
      * band catches fewer than 90% of pairs at the threshold.
      */
     near: z.union([z.number().min(0.7).max(0.99), z.literal(0), z.literal(false)]).default(0.85),
@@ -88,7 +88,7 @@ interface Layer {
   bits: Uint32Array;
 }
 
-class ScalableBloom {
+export class ScalableBloom {
   layers: Layer[] = [];
   constructor(
     readonly bitsPerKey: number,
@@ -209,7 +209,7 @@ export interface DedupIndexOptions {
 }
 
 /**
- * The dataset-wide duplicate index: bounded memory (20–40 bytes per sample), no per-sample
+ * The dataset-wide duplicate index: bounded memory (20-40 bytes per sample), no per-sample
  * objects. `add(text)` checks and then remembers; use it in order over accepted records, first
  * occurrence wins. Thresholds are per call site, the stored keys are threshold-independent.
  */
@@ -329,7 +329,7 @@ export class DatasetDedupIndex {
   }
 }
 
-function toU32(data: ArrayBuffer | Uint8Array): Uint32Array {
+export function toU32(data: ArrayBuffer | Uint8Array): Uint32Array {
   if (data instanceof Uint8Array) {
     if (data.byteOffset % 4 === 0) return new Uint32Array(data.buffer, data.byteOffset, data.byteLength >>> 2);
     return new Uint32Array(data.slice().buffer);
@@ -432,27 +432,6 @@ export async function foldDedupIndex(env: Env, datasetId: string): Promise<{ sna
   for (const d of [...l.coveredDeltas, ...l.newDeltas]) compact.folded.add(hashString(d));
   const snapshot = await writeDedupSnapshot(env, datasetId, compact, obsolete);
   return { snapshot, samples: compact.samples, folded: l.newDeltas.length };
-}
-
-/**
- * The authority pass at release compile: feed accepted records in release order; `keep` says
- * whether the record stays. Memory: 20 bytes per sample with `capacity` set to the record
- * count (≤ 40 without). `text` is what the filter compared (see `dedupText`).
- */
-export function compileDedupPass(opts: { near?: number | false; exact?: boolean; capacity?: number; seed?: Uint8Array } = {}) {
-  const thresholds = { near: opts.near ?? 0.85, exact: opts.exact ?? true };
-  // Seeded from a parent release's index: new records are checked against everything released.
-  const index = opts.seed ? DatasetDedupIndex.load(opts.seed).configure(thresholds) : new DatasetDedupIndex({ ...thresholds, capacity: opts.capacity });
-  const dropped = { exact: 0, near: 0 };
-  return {
-    index,
-    dropped,
-    keep(text: string): boolean {
-      const v = index.add(text);
-      if (v.dup) dropped[v.dup]++;
-      return !v.dup;
-    },
-  };
 }
 
 /** A stored record's messages as the filters see them: the prompt messages and the completion. */

@@ -89,7 +89,7 @@ const JS_LANGS = new Set(["js", "javascript", "mjs", "cjs", "node", "nodejs", "j
 
 /**
  * The code in a completion: the longest ```js / ```javascript fence, else the longest unlabelled
- * fence, else (no fences at all) the whole text. Fences only in other languages → null.
+ * fence, else (no fences at all) the whole text. Fences only in other languages -> null.
  * An unterminated fence (a truncated completion) runs to the end of the text.
  */
 export function extractCode(text: string): string | null {
@@ -189,7 +189,7 @@ const BOOTSTRAP = String.raw`(function () {
       try { s = typeof a === "string" ? a : (typeof a === "function" || a === undefined ? S(a) : JSONs(a)); } catch (e) { s = "[unprintable]"; }
       out += (i ? " " : "") + s;
     }
-    return out.length > 300 ? out.slice(0, 300) + "…" : out;
+    return out.length > 300 ? out.slice(0, 300) + "\u2026" : out;
   };
   const log = (...args) => {
     if (state.logs.length < 20 && state.logChars < 2000) {

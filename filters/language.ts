@@ -16,7 +16,7 @@ import type { Filter } from "./types";
 // When franc cannot decide ("und": no script it knows, or too little text) the `undetermined`
 // policy applies: "pass" (default) or "reject" (`language.undetermined`).
 
-/** ISO 639-1 → the ISO 639-3 code franc-min reports, for the common languages. */
+/** ISO 639-1 -> the ISO 639-3 code franc-min reports, for the common languages. */
 export const ISO1_TO_3: Readonly<Record<string, string>> = {
   en: "eng", es: "spa", fr: "fra", de: "deu", it: "ita", pt: "por", nl: "nld", ru: "rus", uk: "ukr",
   pl: "pol", cs: "ces", ro: "ron", hu: "hun", sv: "swe", tr: "tur", id: "ind", ms: "zlm", vi: "vie",
@@ -36,7 +36,7 @@ export const FRANC_MIN_LANGUAGES: ReadonlySet<string> = new Set(
   ).split(" "),
 );
 
-/** "en" → "eng"; 3-letter codes pass through; unknown → null. */
+/** "en" -> "eng"; 3-letter codes pass through; unknown -> null. */
 export function normaliseLanguage(code: string): string | null {
   const c = code.trim().toLowerCase();
   const three = c.length === 2 ? ISO1_TO_3[c] : c;
@@ -63,8 +63,8 @@ export const LanguageOptions = z
     /**
      * A near tie counts as allowed: pass when an allowed language's relative score (franc's,
      * 1 = the best) is at least 1 - tolerance. On short, number-heavy English (GSM8K solutions)
-     * the runner-up English scores ≥ 0.94 when franc picks another language; real French or
-     * German text gives English ≈ 0.6.
+     * the runner-up English scores >= 0.94 when franc picks another language; real French or
+     * German text gives English ~ 0.6.
      */
     tolerance: z.number().min(0).max(1).default(0.1),
     /** What to do when franc cannot tell. */

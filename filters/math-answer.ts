@@ -20,7 +20,7 @@ export const MathAnswerOptions = z
     reference: z.string().min(1),
     /** Relative tolerance for numeric equality. */
     tolerance: z.number().nonnegative().max(0.1).default(1e-6),
-    /** Optional: also accept numbers that agree to this many decimal digits (|a - b| ≤ 10^-precision). */
+    /** Optional: also accept numbers that agree to this many decimal digits (|a - b| <= 10^-precision). */
     precision: z.number().int().min(0).max(15).optional(),
   })
   .strict();
@@ -148,7 +148,7 @@ const PLAIN_NUMBER = /^\$?\s*(-?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?)\.?$/;
 
 const TEXT_ONLY = /^\s*\\(?:text|textbf|textrm|mathrm|mbox|textnormal)\s*\{([^{}]*)\}\s*\.?\s*$/;
 
-/** "(C)", "C", "\text{(C)}" → "c": choices and words compare as text. */
+/** "(C)", "C", "\text{(C)}" -> "c": choices and words compare as text. */
 const textKey = (s: string) => s.replace(/[\s.()]/g, "").toLowerCase();
 
 /** A canonical string for a quick exact comparison before any parsing. */

@@ -25,7 +25,7 @@ const FUNCS = new Set([
 ]);
 const RELS = new Set(["=", "<", ">", "<=", ">=", "!=", "≈", "∈"]);
 
-/** LaTeX noise → plain tokens-friendly text. Idempotent-ish; safe on plain text. */
+/** LaTeX noise -> plain tokens-friendly text. Idempotent-ish; safe on plain text. */
 export function normalizeLatex(input: string): string {
   let s = input;
   // "\\frac" written with an escaped backslash (JSON-in-JSON answers) → "\frac"; keep "\\" row breaks.
@@ -35,7 +35,7 @@ export function normalizeLatex(input: string): string {
   s = s.replace(/\\[dtc]frac(?![a-zA-Z])/g, "\\frac");
   s = s.replace(/\{,\s*\}/g, "").replace(/,\\!\s*/g, ",");
   s = s.replace(/\\\\|\\[!,;: ]|~|\\q?quad(?![a-zA-Z])/g, (m) => (m === "\\\\" ? m : " "));
-  s = s.replace(/\\\\|\\\$|\$/g, (m) => (m === "\\\\" ? m : "")).replace(/[€£]/g, "");
+  s = s.replace(/\\\\|\\\$|\$/g, (m) => (m === "\\\\" ? m : "")).replace(/[\u20ac\xa3]/g, "");
   s = s.replace(/\\\\|\\[()[\]]/g, (m) => (m === "\\\\" ? m : " "));
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])|°/g, "");
   s = s.replace(/\\%|%/g, "").replace(/\b(?:percentage|percent|pct)\b/gi, "");
@@ -48,10 +48,10 @@ export function normalizeLatex(input: string): string {
   });
   s = s.replace(/\band\b/g, ", ");
   s = s.replace(/\\(?:cdot|times|ast)(?![a-zA-Z])/g, "*").replace(/\\div(?![a-zA-Z])/g, "/");
-  s = s.replace(/\\(?:leq?slant|leq|le)(?![a-zA-Z])|≤/g, "<=").replace(/\\(?:geq?slant|geq|ge)(?![a-zA-Z])|≥/g, ">=");
-  s = s.replace(/\\lt(?![a-zA-Z])/g, "<").replace(/\\gt(?![a-zA-Z])/g, ">").replace(/\\(?:neq|ne)(?![a-zA-Z])|≠/g, "!=");
-  s = s.replace(/\\approx(?![a-zA-Z])/g, "≈").replace(/\\in(?![a-zA-Z])/g, "∈").replace(/\\pm(?![a-zA-Z])|±/g, "±");
-  s = s.replace(/\\cup(?![a-zA-Z])|∪/g, "∪").replace(/\\infty(?![a-zA-Z])|∞/g, "∞").replace(/π/g, "\\pi");
+  s = s.replace(/\\(?:leq?slant|leq|le)(?![a-zA-Z])|\u2264/g, "<=").replace(/\\(?:geq?slant|geq|ge)(?![a-zA-Z])|\u2265/g, ">=");
+  s = s.replace(/\\lt(?![a-zA-Z])/g, "<").replace(/\\gt(?![a-zA-Z])/g, ">").replace(/\\(?:neq|ne)(?![a-zA-Z])|\u2260/g, "!=");
+  s = s.replace(/\\approx(?![a-zA-Z])/g, "≈").replace(/\\in(?![a-zA-Z])/g, "∈").replace(/\\pm(?![a-zA-Z])|\xb1/g, "±");
+  s = s.replace(/\\cup(?![a-zA-Z])|\u222a/g, "∪").replace(/\\infty(?![a-zA-Z])|\u221e/g, "∞").replace(/\u03c0/g, "\\pi");
   // \frac13, \frac3{3}, \frac{9}4, \sqrt3, \sqrt 2: single-character arguments get braces.
   s = s.replace(/\\frac\s*([0-9a-zA-Z])\s*([0-9a-zA-Z])/g, "\\frac{$1}{$2}");
   s = s.replace(/\\frac\s*([0-9a-zA-Z])/g, "\\frac{$1}");
@@ -437,7 +437,7 @@ export function exprEq(a: Node, b: Node, tol: Tolerance): boolean | null {
   return good >= 2 ? true : null;
 }
 
-/** f and g are proportional (f = c·g), with c > 0 when `positive`. */
+/** f and g are proportional (f = c.g), with c > 0 when `positive`. */
 function proportional(f: Node, g: Node, positive: boolean): boolean {
   const vars = [...freeVars(f, freeVars(g))];
   let ratio: number | null = null;
@@ -461,7 +461,7 @@ function proportional(f: Node, g: Node, positive: boolean): boolean {
 const isBareVar = (n: Node) => n.k === "var" && n.name !== "π" && n.name !== "∞";
 const sub = (a: Node, b: Node): Node => ({ k: "bin", op: "-", a, b });
 
-/** `x = 5+5+1 = 7 = 11` → 11, `x = 1/3 ≈ 0.33` → 1/3, `k = 1` → 1; an equation `2x+4y = 3` stays. */
+/** `x = 5+5+1 = 7 = 11` -> 11, `x = 1/3 ~ 0.33` -> 1/3, `k = 1` -> 1; an equation `2x+4y = 3` stays. */
 export function reduceRelation(n: Node, keepEquation: boolean): Node {
   if (n.k !== "rel") return n;
   if (n.ops.some((o) => o !== "=" && o !== "≈")) {
@@ -496,7 +496,7 @@ function asIneq(n: Node): Ineq | null {
   return null;
 }
 
-/** `a <= x < b` → the interval [a, b). */
+/** `a <= x < b` -> the interval [a, b). */
 function chainToInterval(n: Node): Node | null {
   if (n.k !== "rel" || n.parts.length !== 3 || !isBareVar(n.parts[1]!)) return null;
   const [o1, o2] = n.ops as [string, string];
@@ -575,7 +575,7 @@ function hasPm(n: Node): boolean {
   return false;
 }
 
-/** a ± b → [a + b, a - b] (one ± only). */
+/** a +/- b -> [a + b, a - b] (one +/- only). */
 function expandPm(n: Node): Node[] {
   if (n.k === "bin" && n.op === "±") return [{ ...n, op: "+" }, { ...n, op: "-" }];
   if (n.k === "bin") {

@@ -90,12 +90,12 @@ export function pCandidate(s: number, m: number): number {
   return t;
 }
 
-/** The most bands we can require while still catching a pair at `threshold` with P ≥ 0.9. */
+/** The most bands we can require while still catching a pair at `threshold` with P >= 0.9. */
 export function requiredBands(threshold: number): number {
   let m = 1;
   while (m < BANDS && pCandidate(threshold, m + 1) >= 0.9) m++;
   return m;
 }
 
-/** Jaccard implied by `agree` of BANDS bands agreeing (s^ROWS ≈ agree/BANDS). */
+/** Jaccard implied by `agree` of BANDS bands agreeing (s^ROWS ~ agree/BANDS). */
 export const similarityFromBands = (agree: number) => (agree / BANDS) ** (1 / ROWS);

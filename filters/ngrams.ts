@@ -88,7 +88,7 @@ function scan(lower: string, wantBounds: boolean): { hashes: Uint32Array; bounds
   return { hashes: hashes.subarray(0, n), bounds };
 }
 
-/** Lowercased words with punctuation removed. `Hello,  World!` → ["hello", "world"]. */
+/** Lowercased words with punctuation removed. `Hello,  World!` -> ["hello", "world"]. */
 export function words(text: string): string[] {
   const lower = text.toLowerCase();
   const { bounds } = scan(lower, true);

@@ -32,7 +32,7 @@ export const DEFAULT_REFUSAL_PATTERNS: readonly string[] = [
 /**
  * The patterns as one case-insensitive regex. Without the `u` flag when possible: V8 matches
  * this alternation ~17× faster without it (measured, bench/filters); `u` is used only when a
- * pattern needs it (\p{…}, \u{…}).
+ * pattern needs it (\p{...}, \u{...}).
  */
 function compile(sources: readonly string[]): RegExp {
   const src = sources.map((s) => `(?:${s})`).join("|");

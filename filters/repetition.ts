@@ -50,7 +50,7 @@ export const RepetitionOptions = z
 
 export type RepetitionOptions = z.infer<typeof RepetitionOptions>;
 
-const WORD = /[\p{L}\p{N}]+(?:['’][\p{L}\p{N}]+)*/gu;
+const WORD = /[\p{L}\p{N}]+(?:['\u2019][\p{L}\p{N}]+)*/gu;
 const HAS_ALNUM = /[\p{L}\p{N}]/u;
 
 /** Elements that repeat an earlier one, and their characters. */

@@ -29,7 +29,7 @@ export type BatchResults = Map<string, ChatResult | ProviderError>;
 
 export interface BatchClient {
   readonly provider: string;
-  /** `metadata` is kept by OpenAI (≤ 16 pairs); Anthropic's batches have no such field. */
+  /** `metadata` is kept by OpenAI (<= 16 pairs); Anthropic's batches have no such field. */
   submit(lines: BatchLine[], metadata?: Record<string, string>): Promise<{ id: string }>;
   status(id: string): Promise<BatchStatus>;
   /** Throws a retryable ProviderError while the batch has not ended. */

@@ -97,7 +97,7 @@ const AI_ERRORS: Record<number, { code: string; status: number }> = {
 };
 
 /**
- * The binding throws `InferenceUpstreamError("3040: Capacity temporarily exceeded…")`, and the
+ * The binding throws `InferenceUpstreamError("3040: Capacity temporarily exceeded...")`, and the
  * message may arrive prefixed ("AiError: ", "InferenceUpstreamError: "): the number is the stable
  * part. Capacity, timeouts and rate limits are worth another try; 3036 (the daily free allocation
  * is used up) is a 429 too, but trying again today cannot help. Anything unrecognised is upstream

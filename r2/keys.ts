@@ -15,8 +15,13 @@ export const releaseFile = (dataset: string, version: string, path: string) => `
 export const dedupIndexPrefix = (datasetId: string) => `datasets/${datasetId}/index/dedup/`;
 export const dedupSnapshot = (datasetId: string, name: string) => `${dedupIndexPrefix(datasetId)}snap-${name}.bin`;
 export const dedupDelta = (datasetId: string, name: string) => `${dedupIndexPrefix(datasetId)}delta-${name}.bin`;
-/** The authority dedup index as of a release (for an incremental compile to start from). */
-export const dedupReleaseIndex = (datasetId: string, version: string) => `${dedupIndexPrefix(datasetId)}release-${version}.bin`;
+/**
+ * The authority dedup index as of a release (an incremental compile starts from it), stored in
+ * pieces (exact keys, then one per LSH band) so that a compile step holds one piece at a time:
+ * `${base}${piece}.bin`.
+ */
+export const dedupReleaseIndexBase = (datasetId: string, version: string) => `${dedupIndexPrefix(datasetId)}release-${version}.`;
+export const authorityPiece = (base: string, piece: string) => `${base}${piece}.bin`;
 
 /** What an incremental compile resumes from: the parent release's mergeable stats and counts. */
 export const releaseState = (datasetId: string, version: string) => `datasets/${datasetId}/index/release-state-${version}.json`;
@@ -25,5 +30,5 @@ export const referenceProfile = (datasetId: string, uploadId: string) => `datase
 /** A compile in progress: where it got to, and its dedup authority index, between steps. */
 export const releaseStaging = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.json`;
 /** One per step: a redelivered step must continue from the index before it, never its own partial one. */
-export const releaseStagingIndex = (datasetId: string, releaseId: string, step: number) => `${releaseStagingIndexPrefix(datasetId, releaseId)}${step}.bin`;
+export const releaseStagingIndexBase = (datasetId: string, releaseId: string, step: number) => `${releaseStagingIndexPrefix(datasetId, releaseId)}${step}.`;
 export const releaseStagingIndexPrefix = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.dedup-`;

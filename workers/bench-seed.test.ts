@@ -7,13 +7,13 @@ import type { Env } from "./env";
 import { readJsonlGz } from "./releases/test-seed";
 
 /** The Worker's app with the bench var set (vitest's bindings leave it unset, like production). */
-async function seed(body: unknown, opts: { benchRoutes?: string; token?: string | null } = {}) {
+async function seed(body: unknown, opts: { benchRoutes?: string; token?: string | null; path?: string } = {}) {
   const headers: Record<string, string> = { "content-type": "application/json" };
   const token = opts.token === undefined ? env.ADMIN_TOKEN : opts.token;
   if (token) headers.authorization = `Bearer ${token}`;
   const ctx = createExecutionContext();
   const e = { ...env, ...(opts.benchRoutes === undefined ? {} : { BENCH_ROUTES: opts.benchRoutes }) } as Env;
-  const res = await app.fetch(new Request(`${BASE}/__bench/seed`, { method: "POST", headers, body: JSON.stringify(body) }), e, ctx);
+  const res = await app.fetch(new Request(`${BASE}${opts.path ?? "/__bench/seed"}`, { method: "POST", headers, body: JSON.stringify(body) }), e, ctx);
   await waitOnExecutionContext(ctx);
   return { status: res.status, json: (await res.json()) as any };
 }
@@ -86,6 +86,17 @@ describe("POST /__bench/seed", () => {
     expect(manifest.counts.rows).toBe(450);
     expect(manifest.counts.removed_at_compile).toEqual({ decontaminate: 0, dedup_exact: 0, dedup_near: 0 });
     expect(manifest.filters["dedup.pass"]).toBe(450);
+  });
+
+  it("POST /__bench/compile compiles every step in one invocation, behind the same gate", async () => {
+    const key = await newKey();
+    const dataset = await newDataset(key);
+    expect((await seed({ dataset }, { path: "/__bench/compile" })).status).toBe(404);
+    expect((await seed({ dataset, records: 300, recordBytes: 1024, shards: 3 }, { benchRoutes: "1" })).status).toBe(201);
+    const r = await seed({ dataset }, { benchRoutes: "1", path: "/__bench/compile" });
+    expect(r.status).toBe(201);
+    expect(r.json.counts.rows).toBe(300);
+    expect((await seed({ dataset }, { benchRoutes: "1", path: "/__bench/compile" })).status).toBe(409);
   });
 
   it("refuses a dataset that does not exist and a malformed body, in the error envelope", async () => {

@@ -14,6 +14,7 @@ import type { AppContext } from "./env";
 import { envelope, notFound } from "./errors";
 import { canonicalJson, newId, sha256Hex } from "./ids";
 import { gzipJsonl, type CandidateRecord } from "./records";
+import { compileRelease } from "./releases/compile";
 
 /** What the consumer puts in one task: ~100 candidate slots. */
 const RECORDS_PER_TASK = 100;
@@ -53,6 +54,19 @@ const gate: MiddlewareHandler<AppContext> = async (c, next) => {
 
 export const benchSeed = new Hono<AppContext>();
 benchSeed.use("/__bench/*", gate);
+
+/**
+ * Compiles the dataset's next release with every step in this one invocation
+ * (`compileRelease`), for bench/release's `--compile inline`: the same steps, memory bounds and
+ * output as the queue chain, without the local queue broker in between (see BENCHMARKS.md).
+ */
+benchSeed.post("/__bench/compile", async (c) => {
+  const { dataset } = z.object({ dataset: z.string() }).parse(await c.req.json());
+  const ds = await db(c.env).select().from(schema.datasets).where(eq(schema.datasets.name, dataset)).get();
+  if (!ds) throw notFound(`dataset '${dataset}'`);
+  const manifest = await compileRelease(c.env, ds);
+  return manifest ? c.json(manifest, 201) : c.json(envelope("nothing_to_release", `no new shards in '${dataset}'`), 409);
+});
 
 benchSeed.post("/__bench/seed", async (c) => {
   const body = SeedBody.parse(await c.req.json());
@@ -203,7 +217,7 @@ class TextGen {
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   }
 
-  /** Log-uniform rank: frequency ∝ 1/rank, like natural language. */
+  /** Log-uniform rank: frequency ~ 1/rank, like natural language. */
   word(): string {
     return this.vocab[Math.min(this.vocab.length - 1, Math.floor(Math.exp(this.random() * Math.log(this.vocab.length))) - 1)]!;
   }

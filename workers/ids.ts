@@ -1,4 +1,4 @@
-/** Random, URL-safe ids with a type prefix (`job_…`, `inp_…`), sortable by creation time. */
+/** Random, URL-safe ids with a type prefix (`job_...`, `inp_...`), sortable by creation time. */
 export function newId(prefix: string): string {
   const time = Date.now().toString(36).padStart(9, "0");
   const rand = crypto.getRandomValues(new Uint8Array(10));

@@ -7,7 +7,7 @@ import { chunkedInserts, db, schema } from "../db";
 import { settleJob, STOPPED } from "./settle";
 import type { Env } from "../env";
 
-/** Tasks per slice: one sendBatch (≤ 100 messages). */
+/** Tasks per slice: one sendBatch (<= 100 messages). */
 export const FANOUT_SLICE = 100;
 
 export type Outcome = { ack: true } | { ack: false; delaySeconds: number };

@@ -17,8 +17,10 @@ import { renderCard } from "./card";
 import type { ManifestFile, ReleaseManifest, ReleaseRow } from "./compile";
 import { ownedRecords } from "./compile";
 import { DataFiles, type Config } from "./data-files";
-import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
+import { KEEP, PIECES, StepDedup, type PieceStore } from "./authority";
+import { releaseGuards, type Removed } from "./guards";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
+import { putChunks, slices } from "./object-sink";
 import { humanRecords, referenceProfile } from "./human";
 import { StatsCollector } from "./stats";
 
@@ -57,7 +59,7 @@ export interface Staging {
   seq: Partial<Record<Config, number>>;
   added: { rows: number; human_rows: number; pairs: number; rejected: number };
   removed_now: Removed;
-  /** Where the authority dedup index to continue from is (the parent release's, then this compile's staging copy); null: none yet. */
+  /** The authority dedup index to continue from, as a key prefix of its pieces (the parent release's, then the last step's); null: none yet. */
   index_key: string | null;
   rows_per_file: number;
   part_size: number;
@@ -101,7 +103,8 @@ export async function newStaging(
   // parent without state (compiled before releases were incremental) means a full compile.
   const base = parent ? await loadParent(env, dataset, parent) : null;
   // The parent's index is read in place by the first step, never copied.
-  const seed = base ? await env.BUCKET.head(keys.dedupReleaseIndex(dataset.id, base.manifest.version)) : null;
+  const indexBase = base ? keys.dedupReleaseIndexBase(dataset.id, base.manifest.version) : null;
+  const seed = indexBase ? await env.BUCKET.head(keys.authorityPiece(indexBase, PIECES[0]!)) : null;
   return {
     v: 1,
     release_id: release.id,
@@ -116,7 +119,7 @@ export async function newStaging(
     seq: {},
     added: { rows: 0, human_rows: 0, pairs: 0, rejected: 0 },
     removed_now: zero(),
-    index_key: seed ? seed.key : null,
+    index_key: seed ? indexBase : null,
     rows_per_file: Math.max(1, opts.rowsPerFile ?? DEFAULT_ROWS_PER_FILE),
     part_size: opts.partSize ?? MIN_PART_SIZE,
     step_records: Math.max(1, opts.stepRecords ?? DEFAULT_STEP_RECORDS),
@@ -127,28 +130,50 @@ export async function newStaging(
  * Reads shards from the staging cursor until `step_records` records are handled or the range
  * ends, writing their data files. Updates `staging` in place; returns whether the range ended.
  * Objects it wrote are listed in `written` (removed if the compile fails).
+ *
+ * With dedup, in two passes over the step's shards (authority.ts): the first takes the keys of
+ * its accepted records and decides them against the stored index, piece by piece; the second
+ * writes what was kept. So no step holds the dataset's whole index.
  */
 export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, written: string[]): Promise<boolean> {
   const state = staging.state;
+  const guards = await releaseGuards(env, dataset.id, await releaseRecipes(env, dataset.id, staging.high));
+  const dd = guards.dedup ? new StepDedup(guards.dedup, Math.max(1024, await acceptedEstimate(env, dataset.id, staging.high))) : null;
+  const from = staging.index_key ? pieceStore(env, staging.index_key) : null;
+
+  // Pass 1 (dedup only): the step's shards, ending between shards after `step_records` records,
+  // and each accepted record's decontamination verdict and dedup keys, in release order.
+  let stopped = false;
+  let end = staging.high;
+  const clean: boolean[] = [];
+  if (dd) {
+    let handled = 0;
+    let last = -1;
+    const more = () => !(stopped = handled >= staging.step_records);
+    for await (const { shard, record } of ownedRecords(env, dataset.id, staging.cursor, staging.high, more)) {
+      last = shard.id;
+      handled++;
+      if (isPair(record) || record.status !== "accepted") continue;
+      const ok = guards.clean(record);
+      clean.push(ok);
+      if (ok) dd.add(guards.dedup!.text(record));
+    }
+    if (stopped) end = last;
+    await dd.decide(from);
+  }
+
+  // Pass 2 (the only pass without dedup): the same shards again, writing what stays.
   const stats = new StatsCollector(state.stats);
   const files = new DataFiles(env.BUCKET, dataset.name, staging.version, staging.rows_per_file, staging.part_size, staging.seq);
-  let guards: ReleaseGuards | null = await releaseGuards(
-    env,
-    dataset.id,
-    await releaseRecipes(env, dataset.id, staging.high),
-    await acceptedEstimate(env, dataset.id, staging.high),
-    staging.index_key ? await loadIndex(env, staging.index_key) : null,
-  );
-  let removed: Removed = { decontaminate: 0, dedup_exact: 0, dedup_near: 0 };
-  let indexKey: string | null = null;
   const jobIds = new Set(state.jobs);
   let handled = 0;
-  let stopped = false;
   let lastShard = -1;
-  // Steps end between shards, so a shard is never split across two.
-  const more = () => !(stopped = handled >= staging.step_records);
+  let accepted = 0;
+  let keyed = 0;
+  let indexBase: string | null = null;
+  const more = () => dd !== null || !(stopped = handled >= staging.step_records);
   try {
-    for await (const { shard, record } of ownedRecords(env, dataset.id, staging.cursor, staging.high, more)) {
+    for await (const { shard, record } of ownedRecords(env, dataset.id, staging.cursor, end, more)) {
       if (shard.id !== lastShard) {
         state.shards++;
         lastShard = shard.id;
@@ -166,7 +191,9 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
         staging.added.rejected++;
         await files.write("rejected", { ...toSftRecord(record), reason: record.reason ?? null });
       }
-      if (record.status !== "accepted" || !guards.keep(record)) continue;
+      if (record.status !== "accepted") continue;
+      const keep = dd ? clean[accepted++]! && dd.verdict(keyed++) === KEEP : guards.clean(record);
+      if (!keep) continue;
       staging.added.rows++;
       await files.write("default", toSftRecord(record));
       stats.add(record);
@@ -184,17 +211,13 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       }
     } else if (lastShard !== -1) staging.cursor = Math.max(staging.cursor, lastShard);
 
-    // The authority index is final once the last record is checked: save it now and let it go
-    // before the data files close, whose last parts are the step's other large buffers.
-    removed = guards.removed();
-    const index = guards.index();
-    guards = null;
-    if (index) {
+    if (dd) {
       // The last step writes the release's own index (the next release starts from it); earlier
-      // steps write one for the step after them, under a key of their own.
-      indexKey = stopped ? keys.releaseStagingIndex(dataset.id, staging.release_id, staging.step + 1) : keys.dedupReleaseIndex(dataset.id, staging.version);
-      written.push(indexKey);
-      await env.BUCKET.put(indexKey, index);
+      // steps write one for the step after them, under keys of their own, so a step delivered
+      // again still continues from the index before it.
+      indexBase = stopped ? keys.releaseStagingIndexBase(dataset.id, staging.release_id, staging.step + 1) : keys.dedupReleaseIndexBase(dataset.id, staging.version);
+      written.push(...PIECES.map((p) => keys.authorityPiece(indexBase!, p)));
+      await dd.save(from, pieceStore(env, indexBase));
     }
     // A release with no data file at all still gets an (empty) SFT file, so the card's globs match.
     const nothing = !staging.parent?.files.length && !staging.own.length && !files.files.length;
@@ -207,6 +230,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   written.push(...files.written);
   for (const f of files.files) if (f.format === "jsonl") stats.addCompressed(f.rawBytes ?? 0, f.bytes);
 
+  const removed: Removed = { decontaminate: guards.decontaminated(), dedup_exact: dd?.dropped.exact ?? 0, dedup_near: dd?.dropped.near ?? 0 };
   for (const k of ["decontaminate", "dedup_exact", "dedup_near"] as const) {
     staging.removed_now[k] += removed[k];
     state.removed[k] += removed[k];
@@ -216,13 +240,21 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   staging.own.push(...files.files.map((f) => ({ path: f.path, config: f.config, format: f.format, rows: f.rows, bytes: f.bytes, sha256: f.sha256, stored_in: staging.version })));
   staging.seq = files.nextSeq();
   staging.step++;
-  if (indexKey) staging.index_key = indexKey;
+  if (indexBase) staging.index_key = indexBase;
   return !stopped;
 }
 
-async function loadIndex(env: Env, key: string): Promise<Uint8Array | null> {
-  const obj = await env.BUCKET.get(key);
-  return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+/** The pieces of an authority index under `base` in R2 (authority.ts). */
+export function pieceStore(env: Env, base: string): PieceStore {
+  return {
+    async load(piece) {
+      const obj = await env.BUCKET.get(keys.authorityPiece(base, piece));
+      return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+    },
+    async store(piece, bytes) {
+      await putChunks(env.BUCKET, keys.authorityPiece(base, piece), slices(bytes), bytes.byteLength);
+    },
+  };
 }
 
 /** The last step: checks, stats, card, the next release's state, then the manifest (which publishes). */

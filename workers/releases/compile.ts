@@ -13,6 +13,7 @@ import { intVar, type Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { gunzipJsonl, type ShardLine } from "../records";
+import { PIECES } from "./authority";
 import { DEFAULT_STEP_RECORDS, finalize, newStaging, runStep, type Staging } from "./compile-step";
 import type { Config, Format } from "./data-files";
 import type { Removed } from "./guards";
@@ -185,7 +186,7 @@ async function runSteps(env: Env, dataset: DatasetRow, release: ReleaseRow, stag
       const before = staging.index_key;
       const ended = await runStep(env, dataset, staging, written);
       // The index the step continued from is not needed once the step is saved (in-memory chains save nothing).
-      const spent = before?.startsWith(keys.releaseStagingIndexPrefix(dataset.id, release.id)) && before !== staging.index_key ? before : null;
+      const spent = before?.startsWith(keys.releaseStagingIndexPrefix(dataset.id, release.id)) && before !== staging.index_key ? PIECES.map((p) => keys.authorityPiece(before, p)) : null;
       if (ended) break;
       if (!chain) {
         if (spent) await env.BUCKET.delete(spent);
@@ -263,7 +264,7 @@ async function claimVersion(env: Env, datasetId: string, now: Date, parentId: st
  * is not its own, and those are counted by the shard that owns the task instead.
  *
  * `more(shard)` is asked before each shard is fetched: false ends the walk there, so a compile
- * step stops between shards without opening one it will not read. A shard (≤ a few hundred
+ * step stops between shards without opening one it will not read. A shard (<= a few hundred
  * records) is read whole rather than streamed: the walk never leaves an R2 body half-read.
  */
 export async function* ownedRecords(

@@ -29,8 +29,8 @@ export interface DriftOptions {
 }
 
 /**
- * Defaults: JSD 0.25 is well beyond what two samples of one source differ by (≲ 0.05 at a few
- * thousand texts each) and below what a change of domain or register gives (≳ 0.3); a release
+ * Defaults: JSD 0.25 is well beyond what two samples of one source differ by (<~ 0.05 at a few
+ * thousand texts each) and below what a change of domain or register gives (>~ 0.3); a release
  * that uses fewer than a fifth of the reference's rarer words has lost most of its tail; a
  * length distance of 0.5 is half a typical reference text.
  */
@@ -38,7 +38,7 @@ export const DRIFT_DEFAULTS: Required<DriftOptions> = { maxJsd: 0.25, minTailCov
 
 export interface DriftReport {
   reference: { texts: number; words: number; top_k: number };
-  /** Unigram Jensen–Shannon divergence, base 2, in [0, 1]; null when either side has no words. */
+  /** Unigram Jensen-Shannon divergence, base 2, in [0, 1]; null when either side has no words. */
   unigram_jsd: number | null;
   length: { distance: number | null; w1_chars: number | null; release_mean_chars: number; reference_mean_chars: number };
   /** Share of the reference's tail word types found in the release; null when none were sampled. */
@@ -56,7 +56,7 @@ export const DEFAULT_TOP_K = 1000;
 
 /**
  * A reference set's profile: plain JSON (the binary summaries in base64), so it can be cached
- * as an R2 object or embedded anywhere. About 150–250 KB whatever the reference's size.
+ * as an R2 object or embedded anywhere. About 150-250 KB whatever the reference's size.
  */
 export interface ReferenceProfile {
   format: "winnow-reference-profile/1";
@@ -84,7 +84,7 @@ function decodeProfile(p: ReferenceProfile): DecodedProfile {
 
 /**
  * Streams reference texts into a profile in bounded memory: the most frequent words are found
- * with Misra–Gries (4K counters), so a reference of any size fits.
+ * with Misra-Gries (4K counters), so a reference of any size fits.
  */
 export class ReferenceBuilder {
   private readonly text = new TextProfile();
@@ -104,7 +104,7 @@ export class ReferenceBuilder {
     }
   }
 
-  /** Misra–Gries, decrementing in bulk: subtract the (capacity+1)-th largest count from all. */
+  /** Misra-Gries, decrementing in bulk: subtract the (capacity+1)-th largest count from all. */
   private prune() {
     const counts = [...this.counters.values()].sort((a, b) => b - a);
     const d = counts[this.capacity]!;

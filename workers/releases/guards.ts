@@ -3,7 +3,7 @@
 // snapshot can lag; so compile runs the same checks again over every accepted record, in
 // release order, with the options the dataset's recipes asked for. What it removes is counted.
 import { createDecontaminator, type Decontaminator, type DecontaminateOptions } from "../../filters/decontaminate";
-import { compileDedupPass, dedupText, splitMessages, type DedupOptions } from "../../filters/dedup";
+import { dedupText, splitMessages, type DedupOptions } from "../../filters/dedup";
 import type { FilterSpec } from "../../filters";
 import type { Env } from "../env";
 import type { Recipe } from "../recipe";
@@ -16,13 +16,13 @@ export interface Removed {
 }
 
 export interface ReleaseGuards {
-  /** Whether an accepted record stays in the release. */
-  keep(record: CandidateRecord): boolean;
+  /** Whether an accepted record passes decontamination (counted when it does not). */
+  clean(record: CandidateRecord): boolean;
   /** Whether a preference pair stays (decontamination only: pairs are not deduplicated). */
   keepPair(pair: PairRecord): boolean;
-  removed(): Removed;
-  /** The authority dedup index so far, for the next step or release to continue from (null: no dedup). */
-  index(): Uint8Array | null;
+  /** The dedup the recipes asked for, run by the step in two passes (authority.ts); null: none. */
+  dedup: { near: number | false; exact: boolean; text(record: CandidateRecord): string } | null;
+  decontaminated(): number;
 }
 
 /** The strictest union of what the recipes asked for; null when no recipe asked. */
@@ -47,10 +47,8 @@ function merged(recipes: Recipe[]) {
   };
 }
 
-/** `seed`: the authority index to continue (a parent release's, or an earlier step's). */
-export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe[], expectedRows: number, seed: Uint8Array | null): Promise<ReleaseGuards> {
+export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe[]): Promise<ReleaseGuards> {
   const opts = merged(recipes);
-  const dd = opts.dedup ? compileDedupPass({ near: opts.dedup.near, exact: opts.dedup.exact, capacity: Math.max(1024, expectedRows), seed: seed ?? undefined }) : null;
   let dc: Decontaminator | null = null;
   if (opts.decontaminate) {
     try {
@@ -61,14 +59,12 @@ export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe
     }
   }
   let decontaminated = 0;
+  const dd = opts.dedup;
   return {
-    keep(record) {
-      const parts = splitMessages(record.messages);
-      if (dc && !dc.check(parts).pass) {
-        decontaminated++;
-        return false;
-      }
-      return dd ? dd.keep(dedupText(parts, opts.dedup!.on)) : true;
+    clean(record) {
+      if (!dc || dc.check(splitMessages(record.messages)).pass) return true;
+      decontaminated++;
+      return false;
     },
     keepPair(pair) {
       if (!dc) return true;
@@ -76,7 +72,7 @@ export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe
       if (!ok) decontaminated++;
       return ok;
     },
-    removed: () => ({ decontaminate: decontaminated, dedup_exact: dd?.dropped.exact ?? 0, dedup_near: dd?.dropped.near ?? 0 }),
-    index: () => dd?.index.serialize() ?? null,
+    dedup: dd ? { near: dd.near, exact: dd.exact, text: (record) => dedupText(splitMessages(record.messages), dd.on) } : null,
+    decontaminated: () => decontaminated,
   };
 }

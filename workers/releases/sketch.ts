@@ -424,10 +424,10 @@ interface BloomLayer {
 }
 
 /**
- * Layers double in capacity as rows arrive; layer i spends 18 + i bits per key (k = bits·ln 2)
+ * Layers double in capacity as rows arrive; layer i spends 18 + i bits per key (k = bits.ln 2)
  * so the summed false-positive rate stays below 5e-4 however many layers there are (1.8e-4 for
- * the first alone). 2.5–3.5 bytes per row when the newest layer is full, up to ~6.5 just after a
- * doubling: 1M rows take 3–6 MB.
+ * the first alone). 2.5-3.5 bytes per row when the newest layer is full, up to ~6.5 just after a
+ * doubling: 1M rows take 3-6 MB.
  */
 export class ScalableBloom {
   static readonly falsePositiveBound = 5e-4;
@@ -474,7 +474,7 @@ export class ScalableBloom {
   }
 }
 
-/** Tests (or, with `set`, sets) the key's k bits; double hashing h1 + i·h2 mod m. */
+/** Tests (or, with `set`, sets) the key's k bits; double hashing h1 + i.h2 mod m. */
 function probe(l: BloomLayer, h1: number, h2: number, set: boolean): boolean {
   for (let i = 0, p = h1 >>> 0; i < l.k; i++, p = (p + h2) >>> 0) {
     const bit = p % l.m;

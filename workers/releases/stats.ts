@@ -217,7 +217,7 @@ const LENGTH_METHOD = "exact below 1024; above, quantiles and histogram placemen
 
 const teacherKey = (provider: string, model: string) => `${provider}\u0000${model}`;
 
-/** `{"length.pass": 9, "length.too_short": 1}` → one entry per filter with its pass rate. */
+/** `{"length.pass": 9, "length.too_short": 1}` -> one entry per filter with its pass rate. */
 export function filterStats(counts: Record<string, number>): FilterStats[] {
   const byName = new Map<string, FilterStats>();
   for (const [key, n] of Object.entries(counts)) {
