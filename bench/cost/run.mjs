@@ -34,7 +34,7 @@ import { sumMeters, classify } from "./meter-lines.mjs";
 
 import { startFakeOpenAI } from "../../test/fake-openai.mjs";
 import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
-import { CLK_TCK, int, readStat, sleep } from "../lib/proc.mjs";
+import { CLK_TCK, int, readStat, sleep, stopTree } from "../lib/proc.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
@@ -105,22 +105,8 @@ async function cleanup() {
     try {
       workerdMs(); // record the tree's pids one last time
     } catch {}
-    try {
-      process.kill(-wrangler.pid, "SIGTERM");
-    } catch {}
-    for (let i = 0; i < 50 && wranglerExit === null; i++) await sleep(100);
-    try {
-      process.kill(-wrangler.pid, "SIGKILL");
-    } catch {}
   }
-  // Anything of ours that left the group: only pids we saw under wrangler, still the same program.
-  for (const [pid, comm] of seenPids) {
-    if (readStat(pid)?.comm === comm) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
-  }
+  await stopTree(wrangler, () => wranglerExit, seenPids);
   if (fake) await fake.close().catch(() => {});
   if (opt.keep) log(`kept ${tmp}`);
   else rmSync(tmp, { recursive: true, force: true });

@@ -31,3 +31,27 @@ export function int(v, name) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Stops a process group started detached (wrangler dev and its workerd): SIGTERM, up to 5 s for
+ * `exited()` to turn non-null, then SIGKILL; then any process seen under it (`seen`: pid → name)
+ * that left the group and is still the same program.
+ */
+export async function stopTree(child, exited, seen) {
+  if (child && exited() === null) {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    for (let i = 0; i < 50 && exited() === null; i++) await sleep(100);
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+  }
+  for (const [pid, comm] of seen) {
+    if (readStat(pid)?.comm === comm) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+  }
+}

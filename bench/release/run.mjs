@@ -60,7 +60,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { PRICES, price } from "../cost/prices.mjs";
 import { classify, sumMeters } from "../cost/meter-lines.mjs";
 import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
-import { CLK_TCK, int, readStat, sleep } from "../lib/proc.mjs";
+import { CLK_TCK, int, readStat, sleep, stopTree } from "../lib/proc.mjs";
 import { gcFigures, largestIsolate } from "../lib/v8-gc-trace.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -184,22 +184,8 @@ async function cleanup() {
     try {
       workerPids(); // record the tree's pids one last time
     } catch {}
-    try {
-      process.kill(-wrangler.pid, "SIGTERM");
-    } catch {}
-    for (let i = 0; i < 50 && wranglerExit === null; i++) await sleep(100);
-    try {
-      process.kill(-wrangler.pid, "SIGKILL");
-    } catch {}
   }
-  // Anything of ours that left the group: only pids we saw under wrangler, still the same program.
-  for (const [pid, comm] of seenPids) {
-    if (readStat(pid)?.comm === comm) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
-  }
+  await stopTree(wrangler, () => wranglerExit, seenPids);
   if (opt.keep) log(`kept ${tmp}`);
   else rmSync(tmp, { recursive: true, force: true });
 }
