@@ -198,6 +198,10 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       await files.write("default", toSftRecord(record));
       stats.add(record);
     }
+    // Both passes read the same immutable shards; if they ever disagreed, the verdicts would
+    // belong to other records, so the release fails rather than publish them.
+    if (dd && (accepted !== clean.length || keyed !== dd.size))
+      throw new Error(`compile step ${staging.step}: the second pass read ${accepted} accepted records, the first ${clean.length}`);
     if (!stopped) {
       staging.cursor = staging.high;
       // Human rows, once per upload: a release after the one that mixed them in shares those files.
