@@ -79,8 +79,8 @@ export type ReleaseRow = typeof schema.releases.$inferSelect;
 
 /** Shard rows fetched from D1 per query while walking a range. */
 const SHARD_PAGE = 200;
-/** A compile older than this is presumed dead (a Worker invocation cannot run longer). */
-const COMPILE_LEASE_MS = 15 * 60 * 1000;
+/** A compile whose steps saved no progress for this long is presumed dead (one step takes seconds). */
+export const COMPILE_LEASE_MS = 15 * 60 * 1000;
 const MAX_VERSION_ATTEMPTS = 50;
 
 /**
@@ -130,20 +130,23 @@ export async function startRelease(env: Env, dataset: DatasetRow, opts: CompileO
   if (!opts.force && !snap?.fresh) return null;
   const high = Math.max(snap?.high ?? 0, low);
 
-  const running = await d1
-    .select({ version: schema.releases.version })
+  // A compile of the same samples is running while its steps keep saving progress. One that
+  // made none for a lease (its chain lost, say) is marked failed and superseded by this one.
+  const compiling = await d1
+    .select()
     .from(schema.releases)
-    .where(
-      and(
-        eq(schema.releases.datasetId, dataset.id),
-        eq(schema.releases.status, "compiling"),
-        sql`${schema.releases.shardHigh} >= ${high}`,
-        gt(schema.releases.createdAt, Date.now() - COMPILE_LEASE_MS),
-      ),
-    )
-    .get();
-  if (running && !opts.force)
-    throw new ApiError(409, "release_in_progress", `release ${running.version} of '${dataset.name}' is being compiled with the same samples; wait for it to publish`);
+    .where(and(eq(schema.releases.datasetId, dataset.id), eq(schema.releases.status, "compiling"), sql`${schema.releases.shardHigh} >= ${high}`))
+    .all();
+  for (const other of compiling) {
+    const progress = await env.BUCKET.head(keys.releaseStaging(dataset.id, other.id));
+    const last = Math.max(other.createdAt, progress?.uploaded.getTime() ?? 0);
+    if (Date.now() - last < COMPILE_LEASE_MS) {
+      if (opts.force) continue;
+      throw new ApiError(409, "release_in_progress", `release ${other.version} of '${dataset.name}' is being compiled with the same samples; wait for it to publish`);
+    }
+    const saved = progress ? await (await env.BUCKET.get(keys.releaseStaging(dataset.id, other.id)))?.json<Staging>() : null;
+    await fail(env, dataset, other, saved ?? null, [], new Error(`no progress for ${COMPILE_LEASE_MS / 60_000} minutes; superseded by a new compile`));
+  }
 
   const release = await claimVersion(env, dataset.id, now, parent?.id ?? null, high);
   let staging: Staging;

@@ -8,7 +8,7 @@ import { eq } from "drizzle-orm";
 import * as keys from "../../r2/keys";
 import { db, schema } from "../db";
 import { storeUpload } from "../uploads";
-import { compileRelease, startRelease, type ReleaseManifest } from "./compile";
+import { COMPILE_LEASE_MS, compileRelease, startRelease, type ReleaseManifest } from "./compile";
 import { newStaging, runStep, type Staging } from "./compile-step";
 import { newId } from "../ids";
 import { readJsonlGz, seedDataset, seedJob, seedKey, seedShard, sha256OfBytes } from "./test-seed";
@@ -186,6 +186,29 @@ describe("incremental releases", () => {
     expect(again.removed_now).toEqual({ decontaminate: 0, dedup_exact: 0, dedup_near: 0 });
     expect(again.index_key).toBe(first.index_key);
     expect(again.index_key).not.toBe(saved.index_key);
+  });
+
+  it("refuses a second compile of the same samples while the first makes progress, and supersedes one that stopped", async () => {
+    const { keyId } = await seedKey();
+    const ds = await seedDataset(keyId);
+    const job = await seedJob(ds);
+    const { shardId } = await seedShard(ds, job, [{ status: "accepted" }]);
+    const old = Date.now() - COMPILE_LEASE_MS - 60_000;
+    const insert = (version: string) =>
+      db(env).insert(schema.releases).values({ id: newId("rel"), datasetId: ds.id, version, status: "compiling", shardHigh: shardId, createdAt: old }).returning().get();
+
+    // Started long ago, but its last step saved progress just now: still running.
+    const busy = await insert("2026-11-20");
+    await env.BUCKET.put(keys.releaseStaging(ds.id, busy.id), "{}");
+    await expect(compileRelease(env, ds, { now: DAY1 })).rejects.toMatchObject({ status: 409, code: "release_in_progress" });
+
+    // No progress for longer than the lease: marked failed, and a new compile publishes.
+    await env.BUCKET.delete(keys.releaseStaging(ds.id, busy.id));
+    const m = (await compileRelease(env, ds, { now: DAY1 }))!;
+    expect(m.counts.rows).toBe(1);
+    const row = await db(env).select().from(schema.releases).where(eq(schema.releases.id, busy.id)).get();
+    expect(row).toMatchObject({ status: "failed" });
+    expect(row!.error).toContain("no progress");
   });
 
   it("writes a rejected config, with each candidate's reason, when the dataset asks for it", async () => {
