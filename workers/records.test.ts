@@ -30,7 +30,7 @@ describe("readGzipJsonl", () => {
     // The cancel travels back through both pipes asynchronously.
     let cancelled = false;
     for await (const r of readGzipJsonl<{ i: number }>(chunked(await bigGzip(3000), () => (cancelled = true)))) if (r.i === 10) break;
-    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !cancelled; i++) await new Promise((r) => setTimeout(r, 10));
     expect(cancelled).toBe(true);
   });
 
