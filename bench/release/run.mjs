@@ -140,6 +140,9 @@ const persist = join(tmp, "state");
 let wrangler = null;
 let wranglerExit = null;
 const lines = []; // wrangler stdout+stderr, ANSI stripped
+let lastQueueActivity = 0; // when wrangler last logged a queue invocation (for the stall check)
+/** No queue invocation for this long while the release compiles and workerd idles: the chain stopped. */
+const STALL_MS = 120_000;
 const seenPids = new Map(); // pid → comm, every process we saw under wrangler
 
 
@@ -210,6 +213,7 @@ function startWrangler(adminToken) {
   };
   const onLine = (line) => {
     lines.push(line);
+    if (line.includes('"handler":"queue"') || line.includes("QUEUE ")) lastQueueActivity = performance.now();
     if (opt.verbose) process.stderr.write(`  [wrangler] ${line}\n`);
   };
   const handle = startWranglerSnapshot({ root: ROOT, wrangler: WRANGLER, tmp, persist, port: PORT, inspectorPort: opt["inspector-port"], vars, log, onLine, inspector: opt.inspector, v8Flags: opt["v8-flags"].split(/\s+/).filter(Boolean) });
@@ -355,6 +359,15 @@ async function measuredCompile(key, dataset, adminToken) {
         const row = list.json.releases.find((r) => r.version === version);
         if (row?.status === "failed") throw new Error(`release ${version} failed`);
         if (row?.status === "published") break;
+        // The local broker stall (BENCHMARKS.md): say so now rather than at --timeout-min.
+        if (performance.now() - Math.max(lastQueueActivity, t0) > STALL_MS) {
+          const cpu = cpuMs(pids);
+          await sleep(5000);
+          if (cpuMs(pids) - cpu < 250)
+            throw new Error(
+              `release ${version}: no queue invocation for ${STALL_MS / 1000} s and workerd idle: wrangler dev's local queue broker stopped delivering the compile's steps (a known local stall, see BENCHMARKS.md). Run again, or measure the same steps with --compile inline.`,
+            );
+        }
         await sleep(int(opt["poll-ms"], "poll-ms"));
       }
       manifest = (await api("GET", `/v1/datasets/${dataset}/releases/${version}`, { token: key })).json;
