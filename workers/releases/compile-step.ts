@@ -1,8 +1,9 @@
 // One step of a release compile, and the step that publishes it.
 //
 // A compile walks the shards new since the parent release. A step reads shards until it has
-// handled `stepRecords` records, closes the data files it wrote, and saves where it got to (the
-// staging object: counts, file list, mergeable stats, the dedup authority index) in R2. So a day
+// handled `stepRecords` records, closes the data files it wrote, and saves where it got to in R2
+// (the staging object: counts, file list, mergeable stats; and the dedup authority index, in
+// pieces under a key of the step's own: authority.ts). So a day
 // with a million new records becomes a chain of bounded invocations instead of one that would
 // exceed the CPU limit, and every step's memory is bounded the same way. The last step mixes in
 // human rows, checks the human share, and writes stats.json, the card, the next release's state
