@@ -33,7 +33,8 @@ import { PRICES, price } from "./prices.mjs";
 import { sumMeters, classify } from "./meter-lines.mjs";
 
 import { startFakeOpenAI } from "../../test/fake-openai.mjs";
-import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
+import { client } from "../../scripts/lib.mjs";
+import { settle, startWranglerSnapshot, waitHealthy } from "../lib/wrangler-snapshot.mjs";
 import { CLK_TCK, int, readStat, sleep, stopTree } from "../lib/proc.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -171,37 +172,12 @@ function startWrangler(fakeUrl, adminToken) {
   wrangler.on("exit", (code, sig) => (wranglerExit = code ?? sig ?? "exit"));
 }
 
-async function api(method, path, { token, json, body, contentType } = {}) {
-  const headers = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (json !== undefined) headers["content-type"] = "application/json";
-  if (contentType) headers["content-type"] = contentType;
-  const res = await fetch(BASE + path, { method, headers, body: json !== undefined ? JSON.stringify(json) : body });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text);
-}
+/** The API as JSON through scripts/lib.mjs's client: `token` authorizes, `json` is sent as JSON, `body` as it is. */
+const http = client(BASE, null);
+const api = (method, path, { token, json, body, contentType } = {}) =>
+  http.request(method, path, { auth: token, body: json ?? body, headers: contentType ? { "content-type": contentType } : {} });
 
-async function waitHealthy() {
-  const deadline = performance.now() + 120_000;
-  while (performance.now() < deadline) {
-    if (wranglerExit !== null) throw new Error(`wrangler dev exited (${wranglerExit}):\n${lines.slice(-30).join("\n")}`);
-    try {
-      if ((await fetch(`${BASE}/healthz`)).ok) return;
-    } catch {}
-    await sleep(250);
-  }
-  throw new Error(`wrangler dev not healthy after 120 s:\n${lines.slice(-30).join("\n")}`);
-}
 
-/** Wait until every invocation so far has printed its meter line (the count stops moving). */
-async function settle() {
-  let n = -1;
-  while (n !== lines.length) {
-    n = lines.length;
-    await sleep(1500);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Report.
@@ -254,7 +230,7 @@ try {
   fake = await startFakeOpenAI({ port: Number(opt["fake-port"]), latencyMs: LATENCY, keepAlive: true, recordingsPath: recs });
   const adminToken = `adm_${randomBytes(16).toString("hex")}`;
   startWrangler(fake.url, adminToken);
-  await waitHealthy();
+  await waitHealthy({ probe: async () => (await fetch(`${BASE}/healthz`)).ok, exited: () => wranglerExit, tail: () => lines.slice(-30).join("\n") });
   log("wrangler dev healthy");
 
   const { key } = await api("POST", "/v1/keys", { token: adminToken, json: { name: "bench-cost" } });
@@ -263,7 +239,7 @@ try {
   const up = await api("POST", `/v1/datasets/${dataset}/inputs`, { token: key, body: readFileSync(inputs), contentType: "application/x-ndjson" });
   if (up.rows !== N_INPUTS) throw new Error(`upload stored ${up.rows} rows, expected ${N_INPUTS}`);
   log(`uploaded ${up.rows} rows (${up.chunks} chunks, ${up.bytes} bytes)`);
-  await settle();
+  await settle(lines);
   const setupEnd = lines.length; // lines before this: health checks, key, dataset, upload
 
   const cpu0 = workerdMs();
@@ -304,7 +280,7 @@ try {
   const wallS = (performance.now() - t0) / 1000;
   log(`release ${manifest.version} compiled`);
   const cpuRaw = workerdMs() - cpu0;
-  await settle();
+  await settle(lines);
   const runEnd = lines.length;
 
   // Calibrate one status poll's workerd CPU: idle for a while, then polls at the same pace.

@@ -27,8 +27,8 @@ import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { syncBuiltinESMExports } from "node:module";
-import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
-import { CLK_TCK, int, readStat, sleep } from "../lib/proc.mjs";
+import { startWranglerSnapshot, waitHealthy } from "../lib/wrangler-snapshot.mjs";
+import { CLK_TCK, int, readStat, sleep, stopTree } from "../lib/proc.mjs";
 
 // Observe the fake server's requests (arrival and finish times) without changing it: wrap
 // http.createServer before test/fake-openai.mjs binds it. This gives the provider-side view of
@@ -182,22 +182,8 @@ async function cleanup() {
     try {
       lastTree = new Map([...lastTree, ...snapshot(wrangler.pid)]);
     } catch {}
-    try {
-      process.kill(-wrangler.pid, "SIGTERM"); // its own process group (detached): wrangler + workerd
-    } catch {}
-    for (let i = 0; i < 50 && wranglerExit === null; i++) await sleep(100);
-    try {
-      process.kill(-wrangler.pid, "SIGKILL");
-    } catch {}
   }
-  // Anything of ours that left the group: by pid, only the ones we saw under wrangler.
-  for (const pid of lastTree.keys()) {
-    if (readStat(pid)?.comm === lastTree.get(pid).comm) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
-  }
+  await stopTree(wrangler, () => wranglerExit, new Map([...lastTree].map(([pid, p]) => [pid, p.comm])));
   if (fake) await fake.close().catch(() => {});
   if (opt.keep) log(`kept ${tmp}`);
   else rmSync(tmp, { recursive: true, force: true });
@@ -270,18 +256,6 @@ async function api(method, path, { token, json, body, contentType } = {}) {
   return data;
 }
 
-async function waitHealthy() {
-  const deadline = performance.now() + 120_000;
-  while (performance.now() < deadline) {
-    if (wranglerExit !== null) throw new Error(`wrangler dev exited (${wranglerExit}):\n${wranglerLog.slice(-30).map((l) => l.line).join("\n")}`);
-    try {
-      const res = await fetch(`${BASE}/healthz`);
-      if (res.ok) return;
-    } catch {}
-    await sleep(250);
-  }
-  throw new Error(`wrangler dev not healthy after 120 s:\n${wranglerLog.slice(-30).map((l) => l.line).join("\n")}`);
-}
 
 function recipe(dataset, inputs, candidates) {
   return {
@@ -559,7 +533,7 @@ try {
   fake = await startFakeOpenAI({ port: Number(opt["fake-port"]), latencyMs: LATENCY, keepAlive: true });
   log(`fake OpenAI on ${fake.url} (latency ${LATENCY} ms)`);
   startWrangler(fake.url);
-  await waitHealthy();
+  await waitHealthy({ probe: async () => (await fetch(`${BASE}/healthz`)).ok, exited: () => wranglerExit, tail: () => wranglerLog.slice(-30).map((l) => l.line).join("\n") });
   log("wrangler dev healthy");
   if (opt["trace-cpu"]) {
     // One line a second: CPU ms per process kind under wrangler, and calls in flight at the fake.

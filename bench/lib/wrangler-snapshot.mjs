@@ -71,3 +71,29 @@ export function startWranglerSnapshot(o) {
   }
   return { child, exited: () => exit };
 }
+
+/**
+ * Waits up to 120 s for `probe()` (a health request) to answer true. Fails at once, with the
+ * last 30 output lines (`tail()`), if wrangler exits first (`exited()` non-null).
+ * @param {{ probe: () => Promise<boolean>, exited: () => unknown, tail: () => string }} o
+ */
+export async function waitHealthy(o) {
+  const deadline = performance.now() + 120_000;
+  while (performance.now() < deadline) {
+    if (o.exited() !== null) throw new Error(`wrangler dev exited (${o.exited()}):\n${o.tail()}`);
+    try {
+      if (await o.probe()) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`wrangler dev not healthy after 120 s:\n${o.tail()}`);
+}
+
+/** Waits until wrangler's output (`lines`) stops growing: every invocation so far has printed its meter line. */
+export async function settle(lines) {
+  let n = -1;
+  while (n !== lines.length) {
+    n = lines.length;
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+}

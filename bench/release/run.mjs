@@ -59,7 +59,7 @@ import { randomBytes } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { PRICES, price } from "../cost/prices.mjs";
 import { classify, sumMeters } from "../cost/meter-lines.mjs";
-import { startWranglerSnapshot } from "../lib/wrangler-snapshot.mjs";
+import { settle, startWranglerSnapshot, waitHealthy } from "../lib/wrangler-snapshot.mjs";
 import { CLK_TCK, int, readStat, sleep, stopTree } from "../lib/proc.mjs";
 import { gcFigures, largestIsolate } from "../lib/v8-gc-trace.mjs";
 
@@ -248,26 +248,7 @@ function api(method, path, { token, json } = {}) {
   });
 }
 
-async function waitHealthy() {
-  const deadline = performance.now() + 120_000;
-  while (performance.now() < deadline) {
-    if (wranglerExit !== null) throw new Error(`wrangler dev exited (${wranglerExit}):\n${lines.slice(-30).join("\n")}`);
-    try {
-      if ((await api("GET", "/healthz")).status === 200) return;
-    } catch {}
-    await sleep(250);
-  }
-  throw new Error(`wrangler dev not healthy after 120 s:\n${lines.slice(-30).join("\n")}`);
-}
 
-/** Wait until every invocation so far has printed its meter line (the count stops moving). */
-async function settle() {
-  let n = -1;
-  while (n !== lines.length) {
-    n = lines.length;
-    await sleep(1500);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Seeding, the gzip reference, a measured compile.
@@ -330,7 +311,7 @@ function gzipReference(expectRecords) {
 
 /** POST a release and wait until it is published, sampling the Worker's memory all along. */
 async function measuredCompile(key, dataset, adminToken) {
-  await settle();
+  await settle(lines);
   const pids = workerPids();
   for (const pid of pids) {
     try {
@@ -379,7 +360,7 @@ async function measuredCompile(key, dataset, adminToken) {
   const cpu = cpuMs(pids) - cpu0;
   peak = Math.max(peak, status(pids, "VmRSS"));
   const hwm = status(pids, "VmHWM");
-  await settle();
+  await settle(lines);
   // The compile's work: every invocation but the bench's status polls of the release list.
   const meters = classify(lines.slice(linesBefore), "-").work.filter((m) => !(m.handler === "fetch" && m.method === "GET"));
   const isolate = largestIsolate(gcFigures(lines.slice(linesBefore)));
@@ -415,7 +396,7 @@ try {
   log(`${RECORDS.toLocaleString("en-US")} records of ~${RECORD_BYTES} B, ${PER_CALL} per seed call, ${PER_SHARD} per shard; then +${INCREMENT} (${opt["increment-pct"]}%); tmp ${tmp}`);
   const adminToken = `adm_${randomBytes(16).toString("hex")}`;
   startWrangler(adminToken);
-  await waitHealthy();
+  await waitHealthy({ probe: async () => (await api("GET", "/healthz")).status === 200, exited: () => wranglerExit, tail: () => lines.slice(-30).join("\n") });
   log("wrangler dev healthy");
   const { key } = (await api("POST", "/v1/keys", { token: adminToken, json: { name: "bench-release" } })).json;
   const dataset = "bench-release";

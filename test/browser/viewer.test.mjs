@@ -18,6 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { client } from "../../scripts/lib.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js");
@@ -106,16 +107,9 @@ async function main() {
   }
   log("wrangler dev is healthy");
 
-  async function api(method, path, { token, json, body, contentType } = {}) {
-    const headers = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (json !== undefined) headers["content-type"] = "application/json";
-    if (contentType) headers["content-type"] = contentType;
-    const res = await fetch(BASE + path, { method, headers, body: json !== undefined ? JSON.stringify(json) : body });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 500)}`);
-    return JSON.parse(text);
-  }
+  const http = client(BASE, null);
+  const api = (method, path, { token, json, body, contentType } = {}) =>
+    http.request(method, path, { auth: token, body: json ?? body, headers: contentType ? { "content-type": contentType } : {} });
 
   // -- data: two keys, a public and a private dataset, one replay job and one release each.
   const owner = (await api("POST", "/v1/keys", { token: adminToken, json: { name: "viewer-owner" } })).key;
