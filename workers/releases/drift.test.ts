@@ -2,15 +2,7 @@ import { describe, expect, it } from "vitest";
 import { wordHashes } from "../../filters/ngrams";
 import { buildReferenceProfile, DRIFT_DEFAULTS, drift, jensenShannon, ReferenceBuilder, type ReferenceProfile } from "./drift";
 import { TextProfile } from "./sketch";
-
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./test-seed";
 
 /** `n` Zipf-ish texts of about `len` words over `vocab` words named `${prefix}${i}`. */
 function texts(seed: number, n: number, opts: { vocab?: number; len?: number; prefix?: string; pick?: (rank: number) => boolean } = {}): string[] {

@@ -4,16 +4,7 @@ import type { CandidateRecord } from "../records";
 import { buildReferenceProfile } from "./drift";
 import { fromBase64 } from "./sketch";
 import { StatsCollector } from "./stats";
-
-/** mulberry32: a small seeded PRNG, so every run sees the same records. */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./test-seed";
 
 /** Zipf-ish text over `vocab` words; `unique` adds a token only this text has. */
 function text(rand: () => number, vocab: number, len: number, unique?: number): string {

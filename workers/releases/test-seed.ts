@@ -132,3 +132,13 @@ export async function readJsonlGz(bytes: ArrayBuffer): Promise<Record<string, un
 export async function sha256OfBytes(bytes: ArrayBuffer): Promise<string> {
   return sha256Hex(new Uint8Array(bytes));
 }
+
+/** mulberry32: a small seeded PRNG, so every run sees the same records. */
+export function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
