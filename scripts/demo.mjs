@@ -24,6 +24,10 @@ const USAGE = `usage: npm run demo -- [options]
   --model M        model for the openai provider (default $WINNOW_MODEL or gpt-4o-mini)
   --file F         the problems (default examples/gsm8k/problems.jsonl)
   --recordings F   the recorded solutions --check compares with (examples/gsm8k/recordings.json)
+  --output K       sft | preference (default sft): preference also releases a \`pairs\` config,
+                   a correct and a wrong solution of the same problem
+  --release-rejected
+                   the dataset's releases also carry the \`rejected\` config (with reasons)
   --url U          the stack's URL (default $WINNOW_URL, else the one npm start saved)
   --key K          API key (default $WINNOW_KEY, else the dev key npm start saved)
 `;
@@ -38,6 +42,8 @@ const args = parseFlags(
     model: { type: "string" },
     file: { type: "string", default: "examples/gsm8k/problems.jsonl" },
     recordings: { type: "string", default: "examples/gsm8k/recordings.json" },
+    output: { type: "string", choices: ["sft", "preference"], default: "sft" },
+    "release-rejected": { type: "boolean", default: false },
     url: { type: "string" },
     key: { type: "string" },
   },
@@ -173,7 +179,7 @@ function recipe(dataset, uploadId, provider, model) {
       { type: "length", min_chars: 20, max_chars: 8000 },
       { type: "math_answer", reference: "{{answer}}" },
     ],
-    output: { kind: "sft" },
+    output: { kind: args.output },
   };
 }
 
@@ -345,6 +351,48 @@ async function allSamples(jobId, status) {
 const assistantText = (r) => [...(r.messages ?? [])].reverse().find((m) => m.role === "assistant")?.content;
 const pairKey = (q, text) => `${q}\u0000${text}`;
 
+/** The `pairs` and `rejected` configs are there exactly when the demo asked for them, and hold what they promise. */
+function checkOtherConfigs({ byConfig, manifest, k, expect, problem }) {
+  const pairs = byConfig.pairs;
+  if (args.output !== "preference") {
+    expect(pairs.length === 0, "no pairs config (an sft job)", `${pairs.length} pairs in the release of an sft job`);
+  } else {
+    // A pair per problem whose candidates were both accepted and rejected; the recordings say which.
+    const recordings = JSON.parse(readFileSync(resolve(ROOT, args.recordings), "utf8"));
+    const want = problems.filter((p) => {
+      const recs = recordings[p.question] ?? [];
+      const slots = Array.from({ length: CANDIDATES }, (_, i) => recs[i % recs.length]).filter(Boolean);
+      return slots.some((r) => r.is_correct) && slots.some((r) => !r.is_correct);
+    }).length;
+    expect(
+      pairs.length === want && manifest.counts?.pairs === want,
+      `pairs config: ${want} pairs, one for each problem with a correct and a wrong solution, as counts.pairs says`,
+      `pairs config has ${pairs.length} rows, counts.pairs ${manifest.counts?.pairs}, expected ${want}`,
+    );
+    const correct = (q, text) => (recordings[q] ?? []).some((r) => r.text === text && r.is_correct);
+    const bad = pairs.filter(
+      (p) =>
+        p.prompt?.at(-1)?.role !== "user" ||
+        p.chosen?.[0]?.role !== "assistant" ||
+        p.rejected?.[0]?.role !== "assistant" ||
+        !correct(p.input?.question, p.chosen[0].content) ||
+        correct(p.input?.question, p.rejected[0].content),
+    );
+    expect(bad.length === 0, "pairs: prompt ends with the user turn, chosen is a correct solution and rejected a wrong one", `${bad.length} pair(s) are not {prompt, chosen: correct, rejected: wrong}, e.g. ${JSON.stringify(bad[0])?.slice(0, 200)}`);
+  }
+  const rejected = byConfig.rejected;
+  if (!args["release-rejected"]) {
+    expect(rejected.length === 0, "no rejected config (the dataset did not ask for one)", `${rejected.length} rejected rows though the dataset did not ask for them`);
+  } else {
+    const noReason = rejected.filter((r) => typeof r.reason !== "string" || !r.reason.includes(".")).length;
+    expect(
+      rejected.length === k.rejected && noReason === 0,
+      `rejected config: ${rejected.length} rows = job rejected, each with its namespaced reason`,
+      `rejected config has ${rejected.length} rows (${noReason} without a namespaced reason), job rejected ${k.rejected}`,
+    );
+  }
+}
+
 async function check({ dataset, job, jobId, manifest, provider }) {
   const problemsFailed = [];
   const problem = (msg) => {
@@ -369,8 +417,8 @@ async function check({ dataset, job, jobId, manifest, provider }) {
   }
 
   // 2. Every file of the release, as downloaded: bytes, sha256, rows; records parsed.
-  const records = [];
-  let fileRows = 0;
+  const byConfig = { default: [], pairs: [], rejected: [] };
+  const rowsByConfig = { default: 0, pairs: 0, rejected: 0 };
   for (const f of manifest.files ?? []) {
     const url = fileUrl(dataset, manifest.version, f.path);
     let res;
@@ -401,23 +449,31 @@ async function check({ dataset, job, jobId, manifest, provider }) {
       continue;
     }
     const lines = text.split("\n").filter((l) => l.trim());
+    const config = f.config ?? "default";
+    if (!(config in byConfig)) {
+      problem(`${f.path}: config ${JSON.stringify(config)} is not one SPEC names (default, pairs, rejected)`);
+      continue;
+    }
     let bad = 0;
     for (const l of lines) {
       try {
-        records.push(JSON.parse(l));
+        byConfig[config].push(JSON.parse(l));
       } catch {
         bad++;
       }
     }
     if (bad) problem(`${f.path}: ${bad} line(s) are not JSON`);
-    fileRows += lines.length;
+    rowsByConfig[config] += lines.length;
     if (f.rows !== undefined) expect(lines.length === f.rows, `${f.path}: ${lines.length} rows as the manifest says`, `${f.path}: ${lines.length} rows, manifest says ${f.rows}`);
   }
+  const records = byConfig.default;
+  const fileRows = rowsByConfig.default;
   expect(
     manifest.counts?.rows === fileRows && fileRows === k.accepted,
-    `release rows = data file rows = accepted = ${k.accepted}`,
-    `release counts.rows ${manifest.counts?.rows}, rows in data files ${fileRows}, job accepted ${k.accepted}: expected all equal`,
+    `release rows = default config rows = accepted = ${k.accepted}`,
+    `release counts.rows ${manifest.counts?.rows}, rows in the default config's files ${fileRows}, job accepted ${k.accepted}: expected all equal`,
   );
+  checkOtherConfigs({ byConfig, manifest, k, expect, problem });
 
   // Range support and ETag (SPEC): reported, not fatal.
   const first = (manifest.files ?? [])[0];
@@ -548,6 +604,11 @@ async function main() {
 
   const dataset = await createDataset();
   step(`dataset ${c.bold(dataset)} created`);
+  if (args["release-rejected"]) {
+    // A setting, not part of SPEC's create body: PATCH it, as a user would.
+    await api.patch(`/v1/datasets/${encodeURIComponent(dataset)}`, { release_rejected: true });
+    step("its releases will carry the rejected candidates too (release_rejected)");
+  }
 
   const up = await upload(dataset);
   step(`uploaded ${up.rows} problems from ${rel(problemsPath)} (${formatBytes(up.bytes)}, fields ${(up.fields ?? []).join(", ")}) → ${up.id}`);

@@ -120,6 +120,7 @@ export function client(baseUrl, key) {
     request,
     get: (path, opts) => request("GET", path, opts),
     post: (path, body, opts = {}) => request("POST", path, { ...opts, body }),
+    patch: (path, body, opts = {}) => request("PATCH", path, { ...opts, body }),
   };
 }
 

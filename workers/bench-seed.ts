@@ -151,7 +151,7 @@ const TEACHERS = [
   { provider: "anthropic", model: "claude-haiku-4-5", params: { temperature: 0.7, max_tokens: 1024 } },
 ];
 
-function record(
+export function record(
   text: TextGen,
   o: { jobId: string; task: string; input: number; recipeSha256: string; promptSha256: string; createdAt: string; filters: string[]; bytes: number },
 ): CandidateRecord {
@@ -190,7 +190,7 @@ function record(
  * Word-level text with a Zipf-like word distribution over a fixed vocabulary, so it compresses
  * about like real prose (gzip ~3x) and no two records are near-duplicates.
  */
-class TextGen {
+export class TextGen {
   private readonly vocab: string[];
   private seed = (Math.random() * 2 ** 32) >>> 0;
 
