@@ -6,6 +6,8 @@ export const uploadPrefix = (uploadId: string) => `uploads/${uploadId}/`;
 
 /** A shard: every candidate one consumer batch wrote for one job, named by the batch's lease. */
 export const shard = (jobId: string, leaseId: string) => `jobs/${jobId}/shards/${leaseId}.jsonl.gz`;
+/** A shard's release segment (workers/releases/segment.ts), beside it. */
+export const shardSegment = (shardKey: string) => shardKey.replace(/\.jsonl\.gz$/, "") + ".segment.bin";
 
 /** Release layout, as in SPEC.md. */
 export const releasePrefix = (dataset: string, version: string) => `datasets/${dataset}/releases/${version}/`;

@@ -15,6 +15,7 @@ import { envelope, notFound } from "./errors";
 import { canonicalJson, newId, sha256Hex } from "./ids";
 import { gzipJsonl, type CandidateRecord } from "./records";
 import { compileRelease } from "./releases/compile";
+import { putSegment } from "./releases/segment";
 
 /** What the consumer puts in one task: ~100 candidate slots. */
 const RECORDS_PER_TASK = 100;
@@ -29,6 +30,8 @@ const SeedBody = z
     shards: z.number().int().min(1).max(1000),
     /** The seeded job's recipe filters: what release compile re-checks (dedup, decontaminate). */
     filters: z.array(FilterSpec).optional(),
+    /** Write each shard's release segment, as the consumer does (false: shards only, as before segments). */
+    segments: z.boolean().default(true),
   })
   .strict()
   .refine((b) => b.shards <= b.records, { message: "shards must not exceed records", path: ["shards"] });
@@ -131,6 +134,8 @@ benchSeed.post("/__bench/seed", async (c) => {
     const gz = await gzipJsonl(records);
     bytes += gz.byteLength;
     await c.env.BUCKET.put(key, gz);
+    // As the consumer does (workers/jobs/generate.ts): the release compile copies it.
+    if (body.segments) await putSegment(c.env, key, records, gz.byteLength, filters);
     // One batch per shard: the shard row, then its tasks pointing at it by key (ids are D1's).
     await c.env.DB.batch([
       c.env.DB.prepare(`INSERT INTO shards (key, job_id, dataset_id, records, accepted, bytes) VALUES (?1, ?2, ?3, ?4, ?4, ?5)`).bind(key, jobId, ds.id, n, gz.byteLength),

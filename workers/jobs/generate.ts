@@ -19,6 +19,7 @@ import { intVar, type Env } from "../env";
 import { canonicalJson, newId, sha256Hex } from "../ids";
 import { gridRow, type Recipe } from "../recipe";
 import { gzipJsonl, type CandidateRecord, type PairRecord, type PairSide } from "../records";
+import { putSegment } from "../releases/segment";
 import { readUploadRows } from "../uploads";
 import type { ChildTask, ModelUsage } from "../../d1/schema";
 import { buildMessages, newRecord, pickGenerator } from "./candidate";
@@ -229,8 +230,10 @@ export async function work(env: Env, d1: Db, claimed: Claimed[], leases: Map<str
   for (const [jobId, rs] of byJob) {
     const records = rs.flatMap((r) => r.records);
     const key = keys.shard(jobId, leases.get(jobId)!);
-    const body = await gzipJsonl([...records, ...rs.flatMap((r) => r.pairs ?? [])]);
+    const lines = [...records, ...rs.flatMap((r) => r.pairs ?? [])];
+    const body = await gzipJsonl(lines);
     await env.BUCKET.put(key, body, { httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" } });
+    await putSegment(env, key, lines, body.byteLength, (jobRows.get(jobId)!.recipe as Recipe).filters);
     statements.push(
       d1.insert(schema.shards).values({
         key,

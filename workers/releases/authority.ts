@@ -69,16 +69,26 @@ export class StepDedup {
   /** Remembers one record's keys; returns its position, which `verdict` takes. */
   add(text: string): number {
     const k = sampleKeys(text);
+    const at = this.slot();
+    this.keys[at] = k.exact[0];
+    this.keys[at + 1] = k.exact[1];
+    this.keys.set(k.bands, at + 2);
+    return this.n++;
+  }
+
+  /** The same with the keys already taken (segment.ts): row `row` of `keys`, KEY_WORDS words a row. */
+  addKeys(keys: Uint32Array, row: number): number {
+    this.keys.set(keys.subarray(row * KEY_WORDS, (row + 1) * KEY_WORDS), this.slot());
+    return this.n++;
+  }
+
+  private slot(): number {
     if ((this.n + 1) * KEY_WORDS > this.keys.length) {
       const grown = new Uint32Array(this.keys.length * 2);
       grown.set(this.keys);
       this.keys = grown;
     }
-    const at = this.n * KEY_WORDS;
-    this.keys[at] = k.exact[0];
-    this.keys[at + 1] = k.exact[1];
-    this.keys.set(k.bands, at + 2);
-    return this.n++;
+    return this.n * KEY_WORDS;
   }
 
   /** Decides every added record, reading the stored pieces one at a time. */

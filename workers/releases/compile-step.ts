@@ -16,10 +16,11 @@ import { isPair, toPreferenceRecord, toSftRecord } from "../records";
 import type { Recipe } from "../recipe";
 import { renderCard } from "./card";
 import type { ManifestFile, ReleaseManifest, ReleaseRow } from "./compile";
-import { ownedRecords } from "./compile";
+import { ownedShards, shardRecords, type ShardRow } from "./compile";
 import { DataFiles, type Config } from "./data-files";
 import { KEEP, PIECES, StepDedup, type PieceStore } from "./authority";
-import { releaseGuards, type Removed } from "./guards";
+import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
+import { readSegment, type Segment } from "./segment";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
 import { putChunks, slices } from "./object-sink";
 import { humanRecords, referenceProfile } from "./human";
@@ -141,23 +142,39 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   const guards = await releaseGuards(env, dataset.id, await releaseRecipes(env, dataset.id, staging.high));
   const dd = guards.dedup ? new StepDedup(guards.dedup, Math.max(1024, await acceptedEstimate(env, dataset.id, staging.high))) : null;
   const from = staging.index_key ? pieceStore(env, staging.index_key) : null;
+  // A shard's segment stands in for it when it was checked as this compile checks (segment.ts).
+  const segmentOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected);
 
   // Pass 1 (dedup only): the step's shards, ending between shards after `step_records` records,
   // and each accepted record's decontamination verdict and dedup keys, in release order.
   let stopped = false;
   let end = staging.high;
   const clean: boolean[] = [];
+  /** Shards whose keys came from their segment: pass 2 copies them if nothing of theirs was dropped. */
+  const segmented = new Set<number>();
   if (dd) {
     let handled = 0;
     let last = -1;
     const more = () => !(stopped = handled >= staging.step_records);
-    for await (const { shard, record } of ownedRecords(env, dataset.id, staging.cursor, staging.high, more)) {
+    for await (const { shard, owned } of ownedShards(env, dataset.id, staging.cursor, staging.high, more)) {
       last = shard.id;
-      handled++;
-      if (isPair(record) || record.status !== "accepted") continue;
-      const ok = guards.clean(record);
-      clean.push(ok);
-      if (ok) dd.add(guards.dedup!.text(record));
+      const seg = await segmentOf(shard, owned);
+      if (seg) {
+        segmented.add(shard.id);
+        handled += segmentCost(seg);
+        for (let i = 0; i < seg.meta.rows; i++) {
+          clean.push(true);
+          dd.addKeys(seg.keys, i);
+        }
+        continue;
+      }
+      for (const record of await shardRecords(env, shard, owned)) {
+        handled++;
+        if (isPair(record) || record.status !== "accepted") continue;
+        const ok = guards.clean(record);
+        clean.push(ok);
+        if (ok) dd.add(guards.dedup!.text(record));
+      }
     }
     if (stopped) end = last;
     await dd.decide(from);
@@ -173,31 +190,50 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   let keyed = 0;
   let indexBase: string | null = null;
   const more = () => dd !== null || !(stopped = handled >= staging.step_records);
+  const allKept = (from: number, n: number) => {
+    for (let i = 0; i < n; i++) if (dd!.verdict(from + i) !== KEEP) return false;
+    return true;
+  };
   try {
-    for await (const { shard, record } of ownedRecords(env, dataset.id, staging.cursor, end, more)) {
-      if (shard.id !== lastShard) {
-        state.shards++;
-        lastShard = shard.id;
-      }
-      handled++;
+    for await (const { shard, owned } of ownedShards(env, dataset.id, staging.cursor, end, more)) {
+      state.shards++;
+      lastShard = shard.id;
       jobIds.add(shard.jobId);
-      if (isPair(record)) {
-        if (!guards.keepPair(record)) continue;
-        staging.added.pairs++;
-        await files.write("pairs", toPreferenceRecord(record));
+      const seg = !dd || segmented.has(shard.id) ? await segmentOf(shard, owned) : null;
+      if (seg && (!dd || allKept(keyed, seg.meta.rows))) {
+        // Nothing of this shard is dropped: its rows are copied as the consumer encoded them.
+        const c = seg.meta.counts;
+        handled += segmentCost(seg);
+        state.candidates.accepted += c.accepted;
+        state.candidates.rejected += c.rejected;
+        state.candidates.failed += c.failed;
+        staging.added.rows += seg.meta.rows;
+        accepted += seg.meta.rows;
+        if (dd) keyed += seg.meta.rows;
+        await files.append("default", { rows: seg.meta.rows, jsonl: seg.jsonl, parquet: seg.parquet });
+        stats.merge(seg.stats);
         continue;
       }
-      state.candidates[record.status]++;
-      if (record.status === "rejected" && dataset.releaseRejected) {
-        staging.added.rejected++;
-        await files.write("rejected", { ...toSftRecord(record), reason: record.reason ?? null });
+      for (const record of await shardRecords(env, shard, owned)) {
+        handled++;
+        if (isPair(record)) {
+          if (!guards.keepPair(record)) continue;
+          staging.added.pairs++;
+          await files.write("pairs", toPreferenceRecord(record));
+          continue;
+        }
+        state.candidates[record.status]++;
+        if (record.status === "rejected" && dataset.releaseRejected) {
+          staging.added.rejected++;
+          await files.write("rejected", { ...toSftRecord(record), reason: record.reason ?? null });
+        }
+        if (record.status !== "accepted") continue;
+        const keep = dd ? clean[accepted++]! && dd.verdict(keyed++) === KEEP : guards.clean(record);
+        if (!keep) continue;
+        staging.added.rows++;
+        await files.write("default", toSftRecord(record));
+        stats.add(record);
       }
-      if (record.status !== "accepted") continue;
-      const keep = dd ? clean[accepted++]! && dd.verdict(keyed++) === KEEP : guards.clean(record);
-      if (!keep) continue;
-      staging.added.rows++;
-      await files.write("default", toSftRecord(record));
-      stats.add(record);
     }
     // Both passes read the same immutable shards; if they ever disagreed, the verdicts would
     // belong to other records, so the release fails rather than publish them.
@@ -247,6 +283,38 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   staging.step++;
   if (indexBase) staging.index_key = indexBase;
   return !stopped;
+}
+
+/**
+ * A segment's records weigh this much of a step's `step_records`: copying them costs a small
+ * part of reading a shard (bench/release), and what a step holds for them is their dedup keys.
+ */
+const SEGMENT_RECORD_COST = 0.25;
+const segmentCost = (seg: Segment) => {
+  const c = seg.meta.counts;
+  return (c.accepted + c.rejected + c.failed + c.pairs) * SEGMENT_RECORD_COST;
+};
+
+/**
+ * The shard's segment if this compile may copy it instead of reading the shard: it belongs to
+ * this very shard, every task in it owns the shard, nothing in the shard needs a row of its own
+ * (pairs; rejected rows when the dataset releases them), and its rows were dedup-keyed and
+ * decontaminated exactly as this compile would. Otherwise null, and the shard is read.
+ */
+async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guards: ReleaseGuards, releaseRejected: boolean): Promise<Segment | null> {
+  const obj = await env.BUCKET.get(keys.shardSegment(shard.key));
+  if (!obj) return null;
+  const seg = readSegment(new Uint8Array(await obj.arrayBuffer()));
+  if (!seg) return null;
+  const m = seg.meta;
+  const fits =
+    m.shard_bytes === shard.bytes &&
+    m.tasks.every((t) => owned.has(t)) &&
+    m.counts.pairs === 0 &&
+    !(releaseRejected && m.counts.rejected > 0) &&
+    (!guards.dedup || guards.dedup.on === m.dedup_on) &&
+    (guards.decontamination === null || guards.decontamination === m.decontaminated);
+  return fits ? seg : null;
 }
 
 /** The pieces of an authority index under `base` in R2 (authority.ts). */

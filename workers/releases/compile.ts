@@ -3,7 +3,7 @@
 // data files next to its own. Large deltas run as a chain of steps, one per invocation (see
 // compile-step.ts), each with bounded memory: shards are read one at a time, records stream
 // through the writers into R2, and only counters and sketches are kept.
-import { and, asc, desc, eq, gt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lte, sql } from "drizzle-orm";
 import { foldDedupIndex } from "../../filters/dedup";
 import type { TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
@@ -79,6 +79,8 @@ export type ReleaseRow = typeof schema.releases.$inferSelect;
 
 /** Shard rows fetched from D1 per query while walking a range. */
 const SHARD_PAGE = 200;
+/** Bound parameters one D1 query may carry, with room for the others in it. */
+const D1_PARAMS = 90;
 /** A compile whose steps saved no progress for this long is presumed dead (one step takes seconds). */
 export const COMPILE_LEASE_MS = 15 * 60 * 1000;
 const MAX_VERSION_ATTEMPTS = 50;
@@ -262,21 +264,20 @@ async function claimVersion(env: Env, datasetId: string, now: Date, parentId: st
 }
 
 /**
- * Every record of the dataset's shards in (low, high], in shard order, keeping only records
- * whose task owns the shard: a task that lost its lease may have left records in a shard that
- * is not its own, and those are counted by the shard that owns the task instead.
+ * The dataset's shards in (low, high], in order, each with the tasks that own it: a task that
+ * lost its lease may have left records in a shard that is not its own, and those are counted
+ * by the shard that owns the task instead. Shards no task owns are skipped.
  *
- * `more(shard)` is asked before each shard is fetched: false ends the walk there, so a compile
- * step stops between shards without opening one it will not read. A shard (<= a few hundred
- * records) is read whole rather than streamed: the walk never leaves an R2 body half-read.
+ * `more(shard)` is asked before each shard is yielded: false ends the walk there, so a compile
+ * step stops between shards without opening one it will not read.
  */
-export async function* ownedRecords(
+export async function* ownedShards(
   env: Env,
   datasetId: string,
   low: number,
   high: number,
   more: (shard: ShardRow) => boolean = () => true,
-): AsyncGenerator<{ shard: ShardRow; record: ShardLine }> {
+): AsyncGenerator<{ shard: ShardRow; owned: Set<string> }> {
   const d1 = db(env);
   let cursor = low;
   for (;;) {
@@ -287,24 +288,34 @@ export async function* ownedRecords(
       .orderBy(asc(schema.shards.id))
       .limit(SHARD_PAGE)
       .all();
+    // The owners of a page of shards in one query a D1_PARAMS-sized slice, not one per shard.
+    const owners = new Map<number, Set<string>>();
+    for (let i = 0; i < page.length; i += D1_PARAMS) {
+      const ids = page.slice(i, i + D1_PARAMS).map((s) => s.id);
+      const rows = await d1
+        .select({ id: schema.tasks.id, shardId: schema.tasks.shardId })
+        .from(schema.tasks)
+        .where(and(inArray(schema.tasks.shardId, ids), eq(schema.tasks.state, "done")))
+        .all();
+      for (const t of rows) owners.set(t.shardId!, (owners.get(t.shardId!) ?? new Set()).add(t.id));
+    }
     for (const shard of page) {
       if (!more(shard)) return;
-      const owned = new Set(
-        (
-          await d1
-            .select({ id: schema.tasks.id })
-            .from(schema.tasks)
-            .where(and(eq(schema.tasks.shardId, shard.id), eq(schema.tasks.state, "done")))
-            .all()
-        ).map((t) => t.id),
-      );
-      if (!owned.size) continue;
-      const obj = await env.BUCKET.get(shard.key);
-      // Publishing without it would silently drop samples the dataset claims to have.
-      if (!obj) throw new Error(`shard ${shard.id} (${shard.key}) is indexed in D1 but missing from R2`);
-      for (const record of await gunzipJsonl<ShardLine>(await obj.arrayBuffer())) if (owned.has(record.task)) yield { shard, record };
+      const owned = owners.get(shard.id);
+      if (owned?.size) yield { shard, owned };
     }
     if (page.length < SHARD_PAGE) return;
     cursor = page[page.length - 1]!.id;
   }
+}
+
+/**
+ * A shard's records whose task owns it. Read whole rather than streamed (a shard is at most a
+ * few hundred records): a compile never leaves an R2 body half-read.
+ */
+export async function shardRecords(env: Env, shard: ShardRow, owned: Set<string>): Promise<ShardLine[]> {
+  const obj = await env.BUCKET.get(shard.key);
+  // Publishing without it would silently drop samples the dataset claims to have.
+  if (!obj) throw new Error(`shard ${shard.id} (${shard.key}) is indexed in D1 but missing from R2`);
+  return (await gunzipJsonl<ShardLine>(await obj.arrayBuffer())).filter((record) => owned.has(record.task));
 }

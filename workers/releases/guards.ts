@@ -8,6 +8,7 @@ import type { FilterSpec } from "../../filters";
 import type { Env } from "../env";
 import type { Recipe } from "../recipe";
 import type { CandidateRecord, PairRecord } from "../records";
+import { decontaminationSignature, type DedupOn } from "./segment";
 
 export interface Removed {
   decontaminate: number;
@@ -21,7 +22,9 @@ export interface ReleaseGuards {
   /** Whether a preference pair stays (decontamination only: pairs are not deduplicated). */
   keepPair(pair: PairRecord): boolean;
   /** The dedup the recipes asked for, run by the step in two passes (authority.ts); null: none. */
-  dedup: { near: number | false; exact: boolean; text(record: CandidateRecord): string } | null;
+  dedup: { near: number | false; exact: boolean; on: DedupOn; text(record: CandidateRecord): string } | null;
+  /** The decontamination's options as segment.ts signs them; null: none runs. */
+  decontamination: string | null;
   decontaminated(): number;
 }
 
@@ -72,7 +75,8 @@ export async function releaseGuards(env: Env, datasetId: string, recipes: Recipe
       if (!ok) decontaminated++;
       return ok;
     },
-    dedup: dd ? { near: dd.near, exact: dd.exact, text: (record) => dedupText(splitMessages(record.messages), dd.on) } : null,
+    dedup: dd ? { near: dd.near, exact: dd.exact, on: dd.on, text: (record) => dedupText(splitMessages(record.messages), dd.on) } : null,
+    decontamination: opts.decontaminate ? decontaminationSignature(opts.decontaminate) : null,
     decontaminated: () => decontaminated,
   };
 }

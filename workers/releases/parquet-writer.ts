@@ -14,7 +14,7 @@
 // shape, `input` (the uploaded row: any fields) and `generator.params` (provider parameters,
 // response_format included), are JSON text with Parquet's JSON logical type. Every column is
 // nullable, so a record missing an optional field still fits.
-import type { SchemaElement } from "hyparquet";
+import type { RowGroup, SchemaElement } from "hyparquet";
 import { ByteWriter, ParquetWriter as RowGroupWriter } from "hyparquet-writer";
 import { MIN_PART_SIZE, ObjectSink, type WrittenObject } from "./object-sink";
 
@@ -100,8 +100,7 @@ export class ParquetWriter {
     this.columns = PARQUET_COLUMNS[config];
     this.limits = { ...DEFAULT_ROW_GROUP, ...rowGroup };
     this.bytes = new SinkWriter(this.sink);
-    const schema: SchemaElement[] = [{ name: "schema", num_children: this.columns.length }, ...this.columns.flatMap((f) => schemaOf(f))];
-    this.file = new RowGroupWriter({ writer: this.bytes, schema, createdBy: "winnow (hyparquet-writer)" });
+    this.file = new RowGroupWriter({ writer: this.bytes, schema: parquetSchema(config), createdBy: CREATED_BY });
   }
 
   /** Encoded bytes already handed to R2 (or to the part being filled): what left the row buffer. */
@@ -111,13 +110,42 @@ export class ParquetWriter {
 
   /** Appends one record (the caller's object is converted here, not kept). */
   async writeRecord(value: unknown): Promise<void> {
-    const record = (value ?? {}) as Record<string, unknown>;
-    const row: Record<string, unknown> = {};
-    for (const f of this.columns) row[f.name] = convert(f, record[f.name]);
-    this.group.push(row);
+    this.group.push(rowOf(this.columns, value));
     this.groupChars += JSON.stringify(value).length;
     this.rows++;
     if (this.group.length >= this.limits.rows || this.groupChars >= this.limits.chars) await this.flushGroup();
+  }
+
+  /**
+   * Appends a row group encoded elsewhere (segment.ts), after the rows buffered so far. `group`
+   * is its metadata with offsets as if it started at byte 4 (right after "PAR1"); they are moved
+   * to where it lands. Its bytes are copied as they are: no row is decoded or encoded again.
+   */
+  async appendRowGroup(bytes: Uint8Array, group: RowGroup): Promise<void> {
+    await this.flushGroup();
+    if (!group.num_rows) return;
+    const delta = BigInt(this.bytes.offset - 4);
+    const move = (v: bigint | undefined) => (v === undefined ? undefined : v + delta);
+    const columns = group.columns.map((c) => ({
+      ...c,
+      file_offset: move(c.file_offset)!,
+      ...(c.meta_data
+        ? {
+            meta_data: {
+              ...c.meta_data,
+              data_page_offset: move(c.meta_data.data_page_offset)!,
+              dictionary_page_offset: move(c.meta_data.dictionary_page_offset),
+              index_page_offset: move(c.meta_data.index_page_offset),
+              bloom_filter_offset: move(c.meta_data.bloom_filter_offset),
+            },
+          }
+        : {}),
+    }));
+    this.bytes.appendBytes(bytes);
+    this.file.row_groups.push({ ...group, columns, ...(group.file_offset !== undefined ? { file_offset: group.file_offset + delta } : {}) });
+    this.file.num_rows += group.num_rows;
+    this.rows += Number(group.num_rows);
+    await this.bytes.flush();
   }
 
   /** Writes the last row group and the footer, and makes the file visible in R2. */
@@ -138,10 +166,32 @@ export class ParquetWriter {
     const rows = this.group;
     this.group = [];
     this.groupChars = 0;
-    const columnData = this.columns.map((f) => ({ name: f.name, data: rows.map((r) => r[f.name]) }));
-    await this.file.write({ columnData, rowGroupSize: rows.length });
+    await this.file.write({ columnData: columnsOf(this.columns, rows), rowGroupSize: rows.length });
   }
 }
+
+const CREATED_BY = "winnow (hyparquet-writer)";
+
+/** The file schema of a config: the root, then each column's elements depth-first. */
+export function parquetSchema(config: ParquetConfig): SchemaElement[] {
+  const columns = PARQUET_COLUMNS[config];
+  return [{ name: "schema", num_children: columns.length }, ...columns.flatMap((f) => schemaOf(f))];
+}
+
+/** Records (release rows) as hyparquet-writer's column data for one row group of `config`. */
+export function columnData(config: ParquetConfig, records: readonly unknown[]) {
+  const columns = PARQUET_COLUMNS[config];
+  return columnsOf(columns, records.map((r) => rowOf(columns, r)));
+}
+
+function rowOf(columns: Field[], value: unknown): Record<string, unknown> {
+  const record = (value ?? {}) as Record<string, unknown>;
+  const row: Record<string, unknown> = {};
+  for (const f of columns) row[f.name] = convert(f, record[f.name]);
+  return row;
+}
+
+const columnsOf = (columns: Field[], rows: Record<string, unknown>[]) => columns.map((f) => ({ name: f.name, data: rows.map((r) => r[f.name]) }));
 
 /** hyparquet-writer's byte writer, emptied into the sink whenever it fills and after each row group. */
 class SinkWriter extends ByteWriter {

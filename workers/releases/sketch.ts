@@ -156,6 +156,22 @@ export class HyperLogLog {
     if (rank > this.registers[i]!) this.registers[i] = rank;
   }
 
+  /** The non-empty registers, each as (index << 8 | rank): what a few hundred texts set is sparse. */
+  sparse(): Uint32Array {
+    const out: number[] = [];
+    this.registers.forEach((rank, i) => rank && out.push((i << 8) | rank));
+    return Uint32Array.from(out);
+  }
+
+  /** The union with a sketch given as `sparse()`. */
+  mergeSparse(entries: Uint32Array): void {
+    for (const e of entries) {
+      const i = e >>> 8;
+      const rank = e & 0xff;
+      if (rank > this.registers[i]!) this.registers[i] = rank;
+    }
+  }
+
   /** Ertl's improved raw estimator (2017): unbiased from 0 to far beyond 2^32 with no tables. */
   estimate(): number {
     const c = new Float64Array(HLL_Q + 2);
@@ -238,6 +254,16 @@ export class LengthHistogram {
     if (n < this.min) this.min = n;
     if (n > this.max) this.max = n;
     this.buckets[bucketOf(n)]!++;
+  }
+
+  /** The histogram of both streams of lengths. */
+  merge(o: LengthHistogram): void {
+    if (!o.count) return;
+    this.count += o.count;
+    this.sum += o.sum;
+    this.min = Math.min(this.min, o.min);
+    this.max = Math.max(this.max, o.max);
+    for (let b = 0; b < LENGTH_BUCKETS; b++) this.buckets[b]! += o.buckets[b]!;
   }
 
   /** Quantile: exact below 1024, else within a bucket's 1.1%; always within [min, max]. */

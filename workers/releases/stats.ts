@@ -9,7 +9,7 @@ import type { CandidateRecord } from "../records";
 import { wordHashes } from "../../filters/ngrams";
 import { drift, type DriftOptions, type DriftReport, type ReferenceProfile } from "./drift";
 import type { Removed } from "./guards";
-import { bigramHashes, ByteReader, ByteWriter, fromBase64, hash64, HyperLogLog, round, ScalableBloom, TextProfile, toBase64, unigramRank, type LengthSummary } from "./sketch";
+import { bigramHashes, ByteReader, ByteWriter, fromBase64, hash64, HyperLogLog, LengthHistogram, round, ScalableBloom, TextProfile, toBase64, unigramRank, type LengthSummary } from "./sketch";
 
 export interface TeacherShare {
   provider: string;
@@ -64,6 +64,10 @@ export interface ResultExtras {
 }
 
 const STATE_MAGIC = 0x31545357; // "WST1"
+const SEGMENT_MAGIC = 0x31535357; // "WSS1"
+
+/** A segment's statistics (segment.ts): compact, and merged into a release's with `StatsCollector.merge`. */
+export const segmentStats = (records: readonly CandidateRecord[]): Uint8Array => StatsCollector.segment(records);
 
 export class StatsCollector {
   rows = 0;
@@ -113,6 +117,73 @@ export class StatsCollector {
 
   /** Counts one accepted record that goes into the release. */
   add(r: CandidateRecord): void {
+    const [h1, h2] = this.count(r);
+    if (!this.seen.addIfNew(h1, h2)) this.duplicates++;
+  }
+
+  /**
+   * Merges a segment's statistics (`segmentStats`): the same as `add` of each of its rows, in
+   * order, without reading them. Its duplicate check runs here, row by row, against everything
+   * counted so far.
+   */
+  merge(segment: Uint8Array): void {
+    const r = new ByteReader(segment);
+    if (r.u32() !== SEGMENT_MAGIC) throw new Error("not a segment's statistics");
+    this.rows += r.f64();
+    this.human += r.f64();
+    this.bigrams += r.f64();
+    for (let i = r.u32(); i > 0; i--) {
+      const provider = r.str();
+      const model = r.str();
+      const rows = r.f64();
+      const key = teacherKey(provider, model);
+      const teacher = this.teachers.get(key) ?? { provider, model, rows: 0 };
+      teacher.rows += rows;
+      this.teachers.set(key, teacher);
+    }
+    for (let i = r.u32(); i > 0; i--) {
+      const depth = r.f64();
+      this.depths.set(depth, (this.depths.get(depth) ?? 0) + r.f64());
+    }
+    this.text.chars.merge(LengthHistogram.read(r));
+    this.text.words.merge(LengthHistogram.read(r));
+    const buckets = r.u32s();
+    const counts = r.u32s();
+    for (let i = 0; i < buckets.length; i++) this.text.unigrams[buckets[i]!]! += counts[i]!;
+    for (const t of r.u32s()) this.text.types.add(t);
+    for (const hll of [this.distinct1, this.distinct2]) hll.mergeSparse(r.u32s());
+    const hashes = r.u32s();
+    for (let i = 0; i < hashes.length; i += 2) if (!this.seen.addIfNew(hashes[i]!, hashes[i + 1]!)) this.duplicates++;
+  }
+
+  /** The compact, mergeable statistics of rows counted with `count` (not `add`): `segmentStats`. */
+  private partial(hashes: Uint32Array): Uint8Array {
+    const w = new ByteWriter().u32(SEGMENT_MAGIC).f64(this.rows).f64(this.human).f64(this.bigrams);
+    w.u32(this.teachers.size);
+    for (const t of this.teachers.values()) w.str(t.provider).str(t.model).f64(t.rows);
+    w.u32(this.depths.size);
+    for (const [depth, n] of this.depths) w.f64(depth).f64(n);
+    this.text.chars.write(w);
+    this.text.words.write(w);
+    // Sparse: a segment's few hundred rows touch a small part of the 16,384 buckets and registers.
+    const buckets: number[] = [];
+    const counts: number[] = [];
+    this.text.unigrams.forEach((n, b) => n && (buckets.push(b), counts.push(n)));
+    w.bytes(Uint32Array.from(buckets)).bytes(Uint32Array.from(counts)).bytes(this.text.types.values());
+    w.bytes(this.distinct1.sparse()).bytes(this.distinct2.sparse()).bytes(hashes);
+    return w.finish();
+  }
+
+  /** `segmentStats` of these rows. */
+  static segment(records: readonly CandidateRecord[]): Uint8Array {
+    const s = new StatsCollector();
+    const hashes = new Uint32Array(records.length * 2);
+    records.forEach((r, i) => hashes.set(s.count(r), 2 * i));
+    return s.partial(hashes);
+  }
+
+  /** Everything `add` counts except the duplicate check; returns the text's 64-bit hash for it. */
+  private count(r: CandidateRecord): [number, number] {
     this.rows++;
     const text = completionOf(r);
     const tokens = wordHashes(text);
@@ -136,8 +207,7 @@ export class StatsCollector {
     const depth = r.lineage.synthetic_depth;
     this.depths.set(depth, (this.depths.get(depth) ?? 0) + 1);
 
-    const [h1, h2] = hash64(text);
-    if (!this.seen.addIfNew(h1, h2)) this.duplicates++;
+    return hash64(text);
   }
 
   /** Counts one new data file: its uncompressed JSONL bytes and its gzip bytes as stored. */

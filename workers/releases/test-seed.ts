@@ -1,11 +1,13 @@
 // Test fixtures for releases: real D1 rows and real gzip JSONL shards in R2, shaped like what
 // the queue consumer writes, so compile and the routes run against the storage they will meet.
 import { env } from "cloudflare:workers";
+import type { FilterSpec } from "../../filters";
 import * as keys from "../../r2/keys";
 import type { DatasetRow } from "../datasets";
 import { db, schema } from "../db";
 import { newId, sha256Hex } from "../ids";
 import { gzipJsonl, type CandidateRecord, type CandidateStatus } from "../records";
+import { putSegment } from "./segment";
 
 let counter = 0;
 export const uniqueName = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
@@ -85,7 +87,8 @@ export async function seedShard(
   ds: DatasetRow,
   jobId: string,
   cands: Cand[],
-  opts: { filterCounts?: Record<string, number>; putObject?: boolean } = {},
+  /** `segment`: also write the shard's release segment as the consumer does, checked by these filters. */
+  opts: { filterCounts?: Record<string, number>; putObject?: boolean; segment?: FilterSpec[] } = {},
 ): Promise<{ shardId: number; records: CandidateRecord[]; key: string }> {
   const d1 = db(env);
   const lease = newId("lease");
@@ -96,6 +99,7 @@ export async function seedShard(
   const accepted = records.filter((r) => r.status === "accepted").length;
   const body = await gzipJsonl(records);
   if (opts.putObject !== false) await env.BUCKET.put(key, body);
+  if (opts.segment) await putSegment(env, key, records, body.byteLength, opts.segment);
   const shard = await d1
     .insert(schema.shards)
     .values({ key, jobId, datasetId: ds.id, records: records.length, accepted, bytes: body.byteLength })

@@ -1,0 +1,183 @@
+// A shard's release segment: what the release compile needs from a shard's accepted records,
+// prepared by the consumer that wrote the shard, so that compiling them is copying bytes.
+//
+// The consumer already holds the records in memory when it writes a shard; turning them into
+// release rows costs it ~50 µs a record (JSON, gzip, Parquet encoding, dedup keys, statistics),
+// against the seconds the model took to write them. Done at compile instead, that work was
+// nearly all of a compile's time (BENCHMARKS.md). So beside each shard the consumer writes one
+// object holding, for the `default` config:
+//
+// - the rows as JSONL (toSftRecord), compressed into a DEFLATE piece that can be followed by
+//   others: a release file's gzip stream is a run of such pieces (gzip-writer.ts);
+// - the rows as one Parquet row group, encoded, with its metadata: a Parquet file's row groups
+//   are self-contained byte ranges the footer points at, so a file can be stitched from them
+//   with the offsets moved (parquet-writer.ts `appendRowGroup`);
+// - each row's dedup keys (filters/dedup `sampleKeys`) and the hash of its assistant text;
+// - the rows' statistics, mergeable (stats.ts `segmentStats`);
+// - what it was checked against: the tasks it holds, the dedup text it keyed, and the
+//   decontamination the recipe ran (a signature of its options).
+//
+// The compile trusts a segment only when all of that still holds (compile-step.ts): every task
+// in it owns the shard, the release dedups the same text, and decontaminates with the same
+// options. Otherwise, or when a record must be dropped, it reads the shard as before: the
+// segment is a cache of work, never a second source of truth.
+import { ByteWriter as PqBytes, ParquetWriter as RowGroupWriter } from "hyparquet-writer";
+import type { RowGroup } from "hyparquet";
+import { KEY_WORDS, dedupText, sampleKeys, splitMessages } from "../../filters/dedup";
+import type { DecontaminateOptions } from "../../filters/decontaminate";
+import type { FilterSpec } from "../../filters";
+import * as keys from "../../r2/keys";
+import type { Env } from "../env";
+import { canonicalJson } from "../ids";
+import { isPair, toSftRecord, type CandidateRecord, type ShardLine } from "../records";
+import { deflatePiece, type DeflatePiece } from "./gzip-writer";
+import { columnData, parquetSchema } from "./parquet-writer";
+import { ByteReader, ByteWriter, fromBase64, toBase64 } from "./sketch";
+import { segmentStats } from "./stats";
+
+const MAGIC = 0x31474553; // "SEG1"
+
+export type DedupOn = "completion" | "sample";
+
+export interface SegmentMeta {
+  v: 1;
+  /** The shard object's size: a segment belongs to exactly the shard it was written with. */
+  shard_bytes: number;
+  /** Tasks with records in the shard: the compile uses the segment only if all own it. */
+  tasks: string[];
+  /** Every record of the shard by status, and its preference pairs (which the segment does not hold). */
+  counts: { accepted: number; rejected: number; failed: number; pairs: number };
+  /** `default` rows (the accepted records, in shard order), their uncompressed JSONL bytes and its CRC-32. */
+  rows: number;
+  raw_bytes: number;
+  crc32: number;
+  /** The dedup text the keys were taken from (filters/dedup `on`). */
+  dedup_on: DedupOn;
+  /** Signature of the decontamination every row passed at generation; null: none ran. */
+  decontaminated: string | null;
+  /** The Parquet row group's metadata, offsets relative to a file whose row group starts at byte 4. */
+  row_group: string;
+}
+
+export interface Segment {
+  meta: SegmentMeta;
+  jsonl: DeflatePiece;
+  parquet: { bytes: Uint8Array; group: RowGroup };
+  /** KEY_WORDS words a row: the exact key, then the band keys (filters/dedup). */
+  keys: Uint32Array;
+  stats: Uint8Array;
+}
+
+/** What the job's recipe checked at generation, in the form the compile compares with its own. */
+export function segmentChecks(filters: readonly FilterSpec[] | undefined): { dedupOn: DedupOn; decontaminated: string | null } {
+  const dd = (filters ?? []).find((f) => f.type === "dedup") as { on?: DedupOn } | undefined;
+  const dc = (filters ?? []).filter((f) => f.type === "decontaminate") as DecontaminateOptions[];
+  return { dedupOn: dd?.on === "sample" ? "sample" : "completion", decontaminated: dc.length === 1 ? decontaminationSignature(dc[0]!) : null };
+}
+
+/** The options that decide a decontamination verdict, canonical: equal signatures, equal verdicts. */
+export function decontaminationSignature(o: Pick<DecontaminateOptions, "benchmarks" | "uploads" | "n" | "min_matches" | "fields">): string {
+  const sorted = (a: readonly string[]) => [...new Set(a)].sort();
+  return canonicalJson({ benchmarks: sorted(o.benchmarks), uploads: sorted(o.uploads), n: o.n, min_matches: o.min_matches, fields: sorted(o.fields) });
+}
+
+/**
+ * Writes a shard's segment beside it (r2/keys `shardSegment`). Best effort: a shard without one
+ * is read by the compile, as it always could be, so a failure here must not fail the batch.
+ */
+export async function putSegment(env: Env, shardKey: string, lines: readonly ShardLine[], shardBytes: number, filters: readonly FilterSpec[] | undefined): Promise<void> {
+  try {
+    await env.BUCKET.put(keys.shardSegment(shardKey), await buildSegment(lines, shardBytes, segmentChecks(filters)));
+  } catch (e) {
+    console.error(`segment of ${shardKey} not written; the release compile will read the shard`, e);
+  }
+}
+
+/** The segment of a shard's lines (candidates and pairs, as the shard holds them). */
+export async function buildSegment(lines: readonly ShardLine[], shardBytes: number, checks: { dedupOn: DedupOn; decontaminated: string | null }): Promise<Uint8Array> {
+  const counts = { accepted: 0, rejected: 0, failed: 0, pairs: 0 };
+  const tasks = new Set<string>();
+  const accepted: CandidateRecord[] = [];
+  for (const line of lines) {
+    tasks.add(line.task);
+    if (isPair(line)) counts.pairs++;
+    else {
+      counts[line.status]++;
+      if (line.status === "accepted") accepted.push(line);
+    }
+  }
+
+  const text = accepted.map((r) => JSON.stringify(toSftRecord(r)) + "\n").join("");
+  const jsonl = deflatePiece(new TextEncoder().encode(text));
+  const parquet = encodeRowGroup(accepted);
+
+  const keys = new Uint32Array(accepted.length * KEY_WORDS);
+  accepted.forEach((r, i) => {
+    const k = sampleKeys(dedupText(splitMessages(r.messages), checks.dedupOn));
+    keys[i * KEY_WORDS] = k.exact[0];
+    keys[i * KEY_WORDS + 1] = k.exact[1];
+    keys.set(k.bands, i * KEY_WORDS + 2);
+  });
+  const stats = segmentStats(accepted);
+
+  const meta: SegmentMeta = {
+    v: 1,
+    shard_bytes: shardBytes,
+    tasks: [...tasks],
+    counts,
+    rows: accepted.length,
+    raw_bytes: jsonl.rawBytes,
+    crc32: jsonl.crc,
+    dedup_on: checks.dedupOn,
+    decontaminated: checks.decontaminated,
+    row_group: toTaggedJson(parquet.group),
+  };
+  // Length-prefixed parts: the meta, the JSONL member, the Parquet row group, the keys, the stats.
+  return new ByteWriter().u32(MAGIC).str(JSON.stringify(meta)).bytes(jsonl.bytes).bytes(parquet.bytes).bytes(keys).bytes(stats).finish();
+}
+
+/** Reads a segment; null when the bytes are not one (an older layout is simply not used). */
+export function readSegment(bytes: Uint8Array): Segment | null {
+  if (bytes.byteLength < 8) return null;
+  const r = new ByteReader(bytes);
+  if (r.u32() !== MAGIC) return null;
+  const meta = JSON.parse(r.str()) as SegmentMeta;
+  if (meta.v !== 1) return null;
+  const jsonl = { bytes: r.bytes(), rawBytes: meta.raw_bytes, crc: meta.crc32 };
+  const pqBytes = r.bytes();
+  const keys = r.u32s();
+  const stats = r.bytes();
+  return { meta, jsonl, parquet: { bytes: pqBytes, group: fromTaggedJson(meta.row_group) as RowGroup }, keys, stats };
+}
+
+/** The accepted records as one Parquet row group of the `default` config, and its metadata. */
+function encodeRowGroup(records: CandidateRecord[]): { bytes: Uint8Array; group: RowGroup } {
+  const bytes = new PqBytes(64 * 1024);
+  const file = new RowGroupWriter({ writer: bytes, schema: parquetSchema("default"), createdBy: "winnow (hyparquet-writer)" });
+  if (!records.length) return { bytes: new Uint8Array(0), group: { columns: [], total_byte_size: 0n, num_rows: 0n } };
+  // No flush on a plain ByteWriter: the write is synchronous.
+  void file.write({ columnData: columnData("default", records.map(toSftRecord)), rowGroupSize: records.length });
+  // Everything after the 4-byte "PAR1" header is the row group.
+  return { bytes: bytes.getBytes().slice(4), group: file.row_groups[0]! };
+}
+
+// Parquet metadata holds bigints (and statistics may hold -0 or bytes), which JSON cannot: tagged.
+function toTaggedJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => {
+    if (typeof v === "bigint") return { $big: v.toString() };
+    if (typeof v === "number" && Object.is(v, -0)) return { $neg0: 1 };
+    if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
+    return v;
+  });
+}
+
+function fromTaggedJson(text: string): unknown {
+  return JSON.parse(text, (_k, v) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      if ("$big" in v) return BigInt(v.$big);
+      if ("$neg0" in v) return -0;
+      if ("$bytes" in v) return fromBase64(v.$bytes);
+    }
+    return v;
+  });
+}
