@@ -8,6 +8,8 @@ export const uploadPrefix = (uploadId: string) => `uploads/${uploadId}/`;
 export const shard = (jobId: string, leaseId: string) => `jobs/${jobId}/shards/${leaseId}.jsonl.gz`;
 /** A shard's release segment (workers/releases/segment.ts), beside it. */
 export const shardSegment = (shardKey: string) => shardKey.replace(/\.jsonl\.gz$/, "") + ".segment.bin";
+/** Everything stored for a shard: removed together when a lost lease leaves it an orphan. */
+export const shardObjects = (shardKey: string) => [shardKey, shardSegment(shardKey)];
 
 /** Release layout, as in SPEC.md. */
 export const releasePrefix = (dataset: string, version: string) => `datasets/${dataset}/releases/${version}/`;

@@ -151,7 +151,7 @@ async function deliver(msg: GenerateMessage, attempts = 1) {
 }
 
 const jobRow = async (id: string) => (await db(env).select().from(schema.jobs).where(eq(schema.jobs.id, id)).get())!;
-const shardCount = async (jobId: string) => (await env.BUCKET.list({ prefix: `jobs/${jobId}/shards/` })).objects.length;
+const shardCount = async (jobId: string) => (await env.BUCKET.list({ prefix: `jobs/${jobId}/shards/` })).objects.filter((o) => o.key.endsWith(".jsonl.gz")).length;
 
 describe("at-least-once delivery", () => {
   it("acks a redelivered message without duplicating samples or counts", async () => {

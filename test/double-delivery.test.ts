@@ -4,6 +4,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
+import * as keys from "../r2/keys";
 import { describe, expect, it } from "vitest";
 import type { TaskMessage } from "../queues/task";
 import { db, schema } from "../workers/db";
@@ -90,8 +91,10 @@ async function expectNothingDoubled(r: Awaited<ReturnType<typeof runTwice>>, can
   expect(samples.reduce((n: number, s: any) => n + s.usage.cost_usd, 0)).toBeCloseTo(job.cost_usd, 6);
   // One shard per settled task, each listed once.
   const shards = await db(env).select().from(schema.shards).where(eq(schema.shards.jobId, job.id)).all();
-  const objects = await env.BUCKET.list({ prefix: `jobs/${job.id}/shards/` });
-  expect(objects.objects.map((o) => o.key).sort()).toEqual(shards.map((s) => s.key).sort());
+  const objects = (await env.BUCKET.list({ prefix: `jobs/${job.id}/shards/` })).objects.map((o) => o.key);
+  expect(objects.filter((k) => k.endsWith(".jsonl.gz")).sort()).toEqual(shards.map((s) => s.key).sort());
+  // Each shard's release segment beside it, and none left by a shard that was given up.
+  expect(objects.filter((k) => !k.endsWith(".jsonl.gz")).sort()).toEqual(shards.map((s) => keys.shardSegment(s.key)).sort());
   expect(shards.reduce((n, s) => n + s.records, 0)).toBe(candidates);
 }
 

@@ -136,7 +136,7 @@ export async function runPoll(env: Env, delivery: PollDelivery): Promise<void> {
     .returning({ id: schema.tasks.id })
     .all();
   if (!taken.length) return delivery.retry(10);
-  if (task.leaseId && task.leaseId !== msg.lease_id) await env.BUCKET.delete(keys.shard(job.id, task.leaseId));
+  if (task.leaseId && task.leaseId !== msg.lease_id) await env.BUCKET.delete(keys.shardObjects(keys.shard(job.id, task.leaseId)));
 
   const produce: Produce = async ({ inputIndex, cand }) => {
     const line = results.get(batchLineId(inputIndex, cand));

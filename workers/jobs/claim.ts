@@ -99,7 +99,7 @@ export async function claimTasks(env: Env, deliveries: Delivery[], jobRows: Map<
     }
     leases.set(job.id, leaseId);
     // A previous owner's lease expired: it crashed, maybe after writing its shard. Remove it.
-    if (task.leaseId && task.leaseId !== leaseId) await env.BUCKET.delete(keys.shard(job.id, task.leaseId));
+    if (task.leaseId && task.leaseId !== leaseId) await env.BUCKET.delete(keys.shardObjects(keys.shard(job.id, task.leaseId)));
     claimed.push({ delivery, task: { ...task, leaseId, state: "running", reservedUsd: reserve }, job, leaseId });
   }
   return { claimed, leases };
