@@ -42,7 +42,7 @@ export class ByteWriter {
   }
 
   /** Length-prefixed raw bytes of any typed array. */
-  bytes(a: Uint8Array | Uint32Array | Float64Array): this {
+  bytes(a: Uint8Array | Uint16Array | Uint32Array | Float64Array): this {
     const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     this.u32(b.length);
     this.need(b.length);
@@ -156,15 +156,26 @@ export class HyperLogLog {
     if (rank > this.registers[i]!) this.registers[i] = rank;
   }
 
-  /** The non-empty registers, each as (index << 8 | rank): what a few hundred texts set is sparse. */
-  sparse(): Uint32Array {
+  /**
+   * The registers in whichever form is smaller: the non-empty ones as (index << 8 | rank), which
+   * is what a few hundred texts' words set, or all of them (a few hundred texts' bigrams).
+   */
+  compact(): Uint32Array | Uint8Array {
     const out: number[] = [];
-    this.registers.forEach((rank, i) => rank && out.push((i << 8) | rank));
+    for (let i = 0; i < HLL_M; i++) {
+      const rank = this.registers[i]!;
+      if (rank && out.push((i << 8) | rank) * 4 >= HLL_M) return this.registers;
+    }
     return Uint32Array.from(out);
   }
 
-  /** The union with a sketch given as `sparse()`. */
-  mergeSparse(entries: Uint32Array): void {
+  /** The union with a sketch given as `compact()`'s bytes. */
+  mergeCompact(bytes: Uint8Array): void {
+    if (bytes.length === HLL_M) {
+      for (let i = 0; i < HLL_M; i++) if (bytes[i]! > this.registers[i]!) this.registers[i] = bytes[i]!;
+      return;
+    }
+    const entries = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
     for (const e of entries) {
       const i = e >>> 8;
       const rank = e & 0xff;

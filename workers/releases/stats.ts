@@ -147,11 +147,11 @@ export class StatsCollector {
     }
     this.text.chars.merge(LengthHistogram.read(r));
     this.text.words.merge(LengthHistogram.read(r));
-    const buckets = r.u32s();
+    const buckets = new Uint16Array(r.bytes().buffer);
     const counts = r.u32s();
     for (let i = 0; i < buckets.length; i++) this.text.unigrams[buckets[i]!]! += counts[i]!;
     for (const t of r.u32s()) this.text.types.add(t);
-    for (const hll of [this.distinct1, this.distinct2]) hll.mergeSparse(r.u32s());
+    for (const hll of [this.distinct1, this.distinct2]) hll.mergeCompact(r.bytes());
     const hashes = r.u32s();
     for (let i = 0; i < hashes.length; i += 2) if (!this.seen.addIfNew(hashes[i]!, hashes[i + 1]!)) this.duplicates++;
   }
@@ -169,8 +169,8 @@ export class StatsCollector {
     const buckets: number[] = [];
     const counts: number[] = [];
     this.text.unigrams.forEach((n, b) => n && (buckets.push(b), counts.push(n)));
-    w.bytes(Uint32Array.from(buckets)).bytes(Uint32Array.from(counts)).bytes(this.text.types.values());
-    w.bytes(this.distinct1.sparse()).bytes(this.distinct2.sparse()).bytes(hashes);
+    w.bytes(Uint16Array.from(buckets)).bytes(Uint32Array.from(counts)).bytes(this.text.types.values());
+    w.bytes(this.distinct1.compact()).bytes(this.distinct2.compact()).bytes(hashes);
     return w.finish();
   }
 
