@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import * as keys from "../../r2/keys";
+import { KEY_WORDS, sampleKeys } from "../../filters/dedup";
 import { EXACT, KEEP, NEAR, PIECES, StepDedup } from "./authority";
 import { pieceStore } from "./compile-step";
 
@@ -57,5 +58,25 @@ describe("StepDedup: the compile's dedup authority, one index piece at a time", 
     expect(step.size).toBe(3000);
     await step.decide(null);
     expect(step.dropped).toEqual({ exact: 0, near: 0 });
+  });
+
+  it("takes keys already computed (a segment's) as add would, past its first buffer", async () => {
+    const n = 2_500; // more than the 1,024 rows the key buffer starts with
+    const keyed = new Uint32Array(n * KEY_WORDS);
+    for (let i = 0; i < n; i++) {
+      const k = sampleKeys(i % 7 === 3 ? text(i - 1) : text(i));
+      keyed.set([...k.exact, ...k.bands], i * KEY_WORDS);
+    }
+    const fromText = new StepDedup({ near: 0.85, exact: true }, 10_000);
+    const fromKeys = new StepDedup({ near: 0.85, exact: true }, 10_000);
+    for (let i = 0; i < n; i++) {
+      fromText.add(i % 7 === 3 ? text(i - 1) : text(i));
+      expect(fromKeys.addKeys(keyed, i)).toBe(i);
+    }
+    await fromText.decide(null);
+    await fromKeys.decide(null);
+    const verdicts = (d: StepDedup) => Array.from({ length: n }, (_, i) => d.verdict(i));
+    expect(verdicts(fromKeys)).toEqual(verdicts(fromText));
+    expect(fromKeys.dropped.exact).toBeGreaterThan(300);
   });
 });

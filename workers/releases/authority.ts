@@ -78,7 +78,8 @@ export class StepDedup {
 
   /** The same with the keys already taken (segment.ts): row `row` of `keys`, KEY_WORDS words a row. */
   addKeys(keys: Uint32Array, row: number): number {
-    this.keys.set(keys.subarray(row * KEY_WORDS, (row + 1) * KEY_WORDS), this.slot());
+    const at = this.slot(); // first: it may replace this.keys with a bigger array
+    this.keys.set(keys.subarray(row * KEY_WORDS, (row + 1) * KEY_WORDS), at);
     return this.n++;
   }
 
