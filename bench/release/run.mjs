@@ -261,7 +261,8 @@ async function seed(adminToken, dataset, total, label) {
   while (done < total) {
     const records = Math.min(PER_CALL, total - done);
     const shards = Math.max(1, Math.round(records / PER_SHARD));
-    await api("POST", "/__bench/seed", { token: adminToken, json: { dataset, records, recordBytes: RECORD_BYTES, shards } });
+    // woken: a response wrangler dev holds back until another request arrives (see woken) is released.
+    await woken(api("POST", "/__bench/seed", { token: adminToken, json: { dataset, records, recordBytes: RECORD_BYTES, shards } }));
     done += records;
     calls++;
     if (done >= nextLog || done === total) {

@@ -147,7 +147,10 @@ export function readSegment(bytes: Uint8Array): Segment | null {
   const pqBytes = r.bytes();
   const keys = r.u32s();
   const stats = r.bytes();
-  return { meta, jsonl, parquet: { bytes: pqBytes, group: fromTaggedJson(meta.row_group) as RowGroup }, keys, stats };
+  // The row group's metadata is parsed only if the segment is copied (a reviver is slow).
+  let group: RowGroup | undefined;
+  const parquet = { bytes: pqBytes, get group() { return (group ??= fromTaggedJson(meta.row_group) as RowGroup); } };
+  return { meta, jsonl, parquet, keys, stats };
 }
 
 /** The accepted records as one Parquet row group of the `default` config, and its metadata. */
