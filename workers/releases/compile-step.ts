@@ -20,7 +20,7 @@ import { ownedShards, shardRecords, type ShardRow } from "./compile";
 import { DataFiles, type Config } from "./data-files";
 import { KEEP, PIECES, StepDedup, type PieceStore } from "./authority";
 import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
-import { readSegment, type Segment } from "./segment";
+import { readSegment, readSegmentHead, SEGMENT_HEAD_BYTES, type Segment, type SegmentHead } from "./segment";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
 import { putChunks, slices } from "./object-sink";
 import { humanRecords, referenceProfile } from "./human";
@@ -143,7 +143,8 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   const dd = guards.dedup ? new StepDedup(guards.dedup, Math.max(1024, await acceptedEstimate(env, dataset.id, staging.high))) : null;
   const from = staging.index_key ? pieceStore(env, staging.index_key) : null;
   // A shard's segment stands in for it when it was checked as this compile checks (segment.ts).
-  const segmentOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected);
+  const headOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected, false);
+  const segmentOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected, true) as Promise<Segment | null>;
 
   // Pass 1 (dedup only): the step's shards, ending between shards after `step_records` records,
   // and each accepted record's decontamination verdict and dedup keys, in release order.
@@ -158,7 +159,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
     const more = () => !(stopped = handled >= staging.step_records);
     for await (const { shard, owned } of ownedShards(env, dataset.id, staging.cursor, staging.high, more)) {
       last = shard.id;
-      const seg = await segmentOf(shard, owned);
+      const seg = await headOf(shard, owned);
       if (seg) {
         segmented.add(shard.id);
         handled += segmentCost(seg);
@@ -252,6 +253,10 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       }
     } else if (lastShard !== -1) staging.cursor = Math.max(staging.cursor, lastShard);
 
+    // A release with no data file at all still gets an (empty) SFT file, so the card's globs match.
+    // The files close first: their buffered parts are let go before the index pieces are loaded.
+    const nothing = !staging.parent?.files.length && !staging.own.length && !files.files.length;
+    await files.finish(!stopped && nothing ? ["default"] : []);
     if (dd) {
       // The last step writes the release's own index (the next release starts from it); earlier
       // steps write one for the step after them, under keys of their own, so a step delivered
@@ -260,9 +265,6 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       written.push(...PIECES.map((p) => keys.authorityPiece(indexBase!, p)));
       await dd.save(from, pieceStore(env, indexBase));
     }
-    // A release with no data file at all still gets an (empty) SFT file, so the card's globs match.
-    const nothing = !staging.parent?.files.length && !staging.own.length && !files.files.length;
-    await files.finish(!stopped && nothing ? ["default"] : []);
   } catch (e) {
     await files.abort(e);
     written.push(...files.written);
@@ -290,7 +292,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
  * part of reading a shard (bench/release), and what a step holds for them is their dedup keys.
  */
 const SEGMENT_RECORD_COST = 0.25;
-const segmentCost = (seg: Segment) => {
+const segmentCost = (seg: SegmentHead) => {
   const c = seg.meta.counts;
   return (c.accepted + c.rejected + c.failed + c.pairs) * SEGMENT_RECORD_COST;
 };
@@ -301,11 +303,21 @@ const segmentCost = (seg: Segment) => {
  * (pairs; rejected rows when the dataset releases them), and its rows were dedup-keyed and
  * decontaminated exactly as this compile would. Otherwise null, and the shard is read.
  */
-async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guards: ReleaseGuards, releaseRejected: boolean): Promise<Segment | null> {
-  const obj = await env.BUCKET.get(keys.shardSegment(shard.key));
-  if (!obj) return null;
-  const seg = readSegment(new Uint8Array(await obj.arrayBuffer()));
-  if (!seg) return null;
+async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guards: ReleaseGuards, releaseRejected: boolean, whole: boolean): Promise<Segment | SegmentHead | null> {
+  const key = keys.shardSegment(shard.key);
+  let seg: SegmentHead | null = null;
+  if (!whole) {
+    // The first pass needs only the head: a range read, unless the head is longer than that.
+    const head = await env.BUCKET.get(key, { range: { offset: 0, length: SEGMENT_HEAD_BYTES } });
+    if (!head) return null;
+    seg = readSegmentHead(new Uint8Array(await head.arrayBuffer()));
+  }
+  if (!seg) {
+    const obj = await env.BUCKET.get(key);
+    if (!obj) return null;
+    seg = readSegment(new Uint8Array(await obj.arrayBuffer()));
+    if (!seg) return null;
+  }
   const m = seg.meta;
   const fits =
     m.shard_bytes === shard.bytes &&

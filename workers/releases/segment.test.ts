@@ -8,7 +8,7 @@ import { KEY_WORDS, dedupText, sampleKeys, splitMessages } from "../../filters/d
 import * as keys from "../../r2/keys";
 import { toSftRecord, type CandidateRecord } from "../records";
 import { compileRelease, type ReleaseManifest } from "./compile";
-import { buildSegment, readSegment, segmentChecks } from "./segment";
+import { buildSegment, readSegment, readSegmentHead, segmentChecks } from "./segment";
 import { StatsCollector } from "./stats";
 import { candidate, readJsonlGz, seedDataset, seedJob, seedKey, seedShard, type Cand } from "./test-seed";
 
@@ -61,7 +61,13 @@ describe("segments", () => {
       candidate("job_a", "job_a:t", 2, { status: "failed" }),
       candidate("job_a", "job_a:t", 3, { status: "accepted", completion: text(2), provider: "anthropic", model: "claude" }),
     ];
-    const seg = readSegment(await buildSegment(records, 123, segmentChecks(FILTERS)))!;
+    const bytes = await buildSegment(records, 123, segmentChecks(FILTERS));
+    const seg = readSegment(bytes)!;
+    // The head (meta and keys) comes first: a prefix holds it, a shorter one says it does not.
+    const head = readSegmentHead(bytes.subarray(0, bytes.byteLength - seg.parquet.bytes.byteLength - seg.jsonl.bytes.byteLength))!;
+    expect(head.meta).toEqual(seg.meta);
+    expect([...head.keys]).toEqual([...seg.keys]);
+    expect(readSegmentHead(bytes.subarray(0, 40))).toBeNull();
     const accepted = records.filter((r) => r.status === "accepted");
     expect(seg.meta).toMatchObject({ shard_bytes: 123, tasks: ["job_a:t"], rows: 2, counts: { accepted: 2, rejected: 1, failed: 1, pairs: 0 }, dedup_on: "completion" });
     expect(seg.meta.decontaminated).toContain("gsm8k");

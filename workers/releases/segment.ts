@@ -55,18 +55,27 @@ export interface SegmentMeta {
   dedup_on: DedupOn;
   /** Signature of the decontamination every row passed at generation; null: none ran. */
   decontaminated: string | null;
-  /** The Parquet row group's metadata, offsets relative to a file whose row group starts at byte 4. */
-  row_group: string;
 }
 
-export interface Segment {
+/** The start of a segment: enough for a compile's first pass, which only decides dedup. */
+export interface SegmentHead {
   meta: SegmentMeta;
-  jsonl: DeflatePiece;
-  parquet: { bytes: Uint8Array; group: RowGroup };
   /** KEY_WORDS words a row: the exact key, then the band keys (filters/dedup). */
   keys: Uint32Array;
+}
+
+export interface Segment extends SegmentHead {
+  jsonl: DeflatePiece;
+  /** The encoded row group, and its metadata with offsets as if it started at byte 4. */
+  parquet: { bytes: Uint8Array; group: RowGroup };
   stats: Uint8Array;
 }
+
+/**
+ * A prefix of every segment that holds its head for shards of up to ~1,400 rows: the first pass
+ * reads just this much (an R2 range read), and the whole object only when the head is longer.
+ */
+export const SEGMENT_HEAD_BYTES = 64 * 1024;
 
 /** What the job's recipe checked at generation, in the form the compile compares with its own. */
 export function segmentChecks(filters: readonly FilterSpec[] | undefined): { dedupOn: DedupOn; decontaminated: string | null } {
@@ -130,27 +139,44 @@ export async function buildSegment(lines: readonly ShardLine[], shardBytes: numb
     crc32: jsonl.crc,
     dedup_on: checks.dedupOn,
     decontaminated: checks.decontaminated,
-    row_group: toTaggedJson(parquet.group),
   };
-  // Length-prefixed parts: the meta, the JSONL member, the Parquet row group, the keys, the stats.
-  return new ByteWriter().u32(MAGIC).str(JSON.stringify(meta)).bytes(jsonl.bytes).bytes(parquet.bytes).bytes(keys).bytes(stats).finish();
+  // Length-prefixed parts, the head first (meta, keys), then what only a copy needs: the row
+  // group's metadata, the stats, the JSONL piece, the Parquet row group.
+  return new ByteWriter().u32(MAGIC).str(JSON.stringify(meta)).bytes(keys).str(toTaggedJson(parquet.group)).bytes(stats).bytes(jsonl.bytes).bytes(parquet.bytes).finish();
 }
 
-/** Reads a segment; null when the bytes are not one (an older layout is simply not used). */
+/** Reads a segment's head from its start (a prefix is enough); null when it is not one, or the prefix is too short. */
+export function readSegmentHead(bytes: Uint8Array): SegmentHead | null {
+  return read(bytes, false);
+}
+
+/** Reads a whole segment; null when the bytes are not one (an older layout is simply not used). */
 export function readSegment(bytes: Uint8Array): Segment | null {
+  return read(bytes, true) as Segment | null;
+}
+
+function read(bytes: Uint8Array, whole: boolean): SegmentHead | Segment | null {
   if (bytes.byteLength < 8) return null;
   const r = new ByteReader(bytes);
   if (r.u32() !== MAGIC) return null;
-  const meta = JSON.parse(r.str()) as SegmentMeta;
-  if (meta.v !== 1) return null;
-  const jsonl = { bytes: r.bytes(), rawBytes: meta.raw_bytes, crc: meta.crc32 };
-  const pqBytes = r.bytes();
-  const keys = r.u32s();
-  const stats = r.bytes();
-  // The row group's metadata is parsed only if the segment is copied (a reviver is slow).
-  let group: RowGroup | undefined;
-  const parquet = { bytes: pqBytes, get group() { return (group ??= fromTaggedJson(meta.row_group) as RowGroup); } };
-  return { meta, jsonl, parquet, keys, stats };
+  try {
+    const meta = JSON.parse(r.str()) as SegmentMeta;
+    if (meta.v !== 1) return null;
+    const keys = r.u32s();
+    if (!whole) return { meta, keys };
+    // The row group's metadata is parsed only if the segment is copied (a reviver is slow).
+    const groupJson = r.str();
+    let group: RowGroup | undefined;
+    // Views, not copies, of what is consumed at once; the JSONL piece is copied, since the file's
+    // sink keeps it until a part fills, and a view would keep the whole segment alive with it.
+    const stats = r.bytesView();
+    const jsonl = { bytes: r.bytes(), rawBytes: meta.raw_bytes, crc: meta.crc32 };
+    const parquet = { bytes: r.bytesView(), get group() { return (group ??= fromTaggedJson(groupJson) as RowGroup); } };
+    return { meta, keys, jsonl, parquet, stats };
+  } catch (e) {
+    if (e instanceof RangeError) return null; // a prefix that ends inside the head
+    throw e;
+  }
 }
 
 /** The accepted records as one Parquet row group of the `default` config, and its metadata. */

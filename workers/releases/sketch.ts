@@ -82,8 +82,17 @@ export class ByteReader {
   /** A copy, so typed-array views over it are aligned whatever the offset. */
   bytes(): Uint8Array<ArrayBuffer> {
     const n = this.u32();
-    if (this.at + n > this.data.length) throw new Error("truncated statistics state");
+    if (this.at + n > this.data.length) throw new RangeError("truncated statistics state");
     const out = this.data.slice(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+
+  /** The next length-prefixed bytes as a view into the data (no copy). */
+  bytesView(): Uint8Array {
+    const n = this.u32();
+    if (this.at + n > this.data.length) throw new RangeError("truncated");
+    const out = this.data.subarray(this.at, this.at + n);
     this.at += n;
     return out;
   }
