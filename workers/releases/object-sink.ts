@@ -28,20 +28,25 @@ export interface WrittenObject {
  * step's data files) would then be held twice at the step's busiest moment.
  */
 export async function putChunks(bucket: R2Bucket, key: string, chunks: Uint8Array[], length: number, options: R2PutOptions = {}): Promise<R2Object> {
+  const obj = await streamChunks((body) => bucket.put(key, body, options), chunks, length);
+  if (!obj) throw new Error(`R2 put of ${key} was refused`);
+  return obj;
+}
+
+/** Hands `chunks` (`length` bytes in all) to `send` as one stream of known length, without joining them. */
+async function streamChunks<T>(send: (body: ReadableStream) => Promise<T>, chunks: Uint8Array[], length: number): Promise<T> {
   const { readable, writable } = new FixedLengthStream(length);
-  const put = bucket.put(key, readable, options);
-  put.catch(() => {}); // awaited below; a put that fails mid-write must not go unhandled meanwhile
+  const sent = send(readable);
+  sent.catch(() => {}); // awaited below; a send that fails mid-write must not go unhandled meanwhile
   const w = writable.getWriter();
   try {
     for (const c of chunks) await w.write(c);
     await w.close();
   } catch (e) {
-    await put; // the put's own error, when it is why the writes failed
+    await sent; // the send's own error, when it is why the writes failed
     throw e;
   }
-  const obj = await put;
-  if (!obj) throw new Error(`R2 put of ${key} was refused`);
-  return obj;
+  return sent;
 }
 
 /** A buffer as views of at most `size` bytes (no copy), for putChunks. */
@@ -76,11 +81,7 @@ export class ObjectSink {
     await this.hash.write(chunk);
     this.chunks.push(chunk);
     this.buffered += chunk.byteLength;
-    while (this.buffered >= this.partSize) {
-      const part = this.take(this.partSize);
-      this.upload ??= await this.bucket.createMultipartUpload(this.key, { httpMetadata: this.httpMetadata });
-      this.parts.push(await this.upload.uploadPart(this.parts.length + 1, part));
-    }
+    while (this.buffered >= this.partSize) await this.uploadPart(this.take(this.partSize), this.partSize);
   }
 
   /** Ends the object and makes it visible in R2. */
@@ -93,8 +94,8 @@ export class ObjectSink {
       await putChunks(this.bucket, this.key, this.chunks.splice(0), this.buffered, { httpMetadata: this.httpMetadata, sha256 });
       this.buffered = 0;
     } else {
-      const rest = this.take(this.buffered);
-      if (rest.byteLength > 0 || this.parts.length === 0) this.parts.push(await this.upload.uploadPart(this.parts.length + 1, rest));
+      const n = this.buffered;
+      if (n > 0) await this.uploadPart(this.take(n), n);
       await this.upload.complete(this.parts);
     }
     return { bytes: this.bytes, sha256 };
@@ -107,19 +108,26 @@ export class ObjectSink {
     await this.upload?.abort().catch(() => {});
   }
 
-  /** Removes exactly n bytes from the front of the buffer, as one contiguous array. */
-  private take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
+  /** One more part, streamed from its chunks: never joined into a second copy of the part. */
+  private async uploadPart(chunks: Uint8Array[], length: number) {
+    this.upload ??= await this.bucket.createMultipartUpload(this.key, { httpMetadata: this.httpMetadata });
+    const upload = this.upload;
+    this.parts.push(await streamChunks((body) => upload.uploadPart(this.parts.length + 1, body), chunks, length));
+  }
+
+  /** Removes exactly n bytes from the front of the buffer, as views of its chunks. */
+  private take(n: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
     let filled = 0;
     while (filled < n) {
       const head = this.chunks[0]!;
       const want = n - filled;
       if (head.byteLength <= want) {
-        out.set(head, filled);
+        out.push(head);
         filled += head.byteLength;
         this.chunks.shift();
       } else {
-        out.set(head.subarray(0, want), filled);
+        out.push(head.subarray(0, want));
         this.chunks[0] = head.subarray(want);
         filled += want;
       }
