@@ -37,6 +37,9 @@ export default defineConfig(async () => {
       include: ["**/*.test.ts"],
       exclude: ["node_modules/**", "test/node/**"],
       setupFiles: ["./test/apply-migrations.ts"],
+      // Vitest's default is one worker fewer than the CPUs: one, on these 2-core machines. Most
+      // of a file's time is workerd starting and the Worker's modules loading, so two overlap.
+      maxWorkers: 2,
       testTimeout: 60_000,
       hookTimeout: 60_000,
     },

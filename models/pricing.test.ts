@@ -16,3 +16,14 @@ describe("price table", () => {
     expect(priceTable({})).toEqual(DEFAULT_PRICES);
   });
 });
+
+describe("model names are data, not property names", () => {
+  it("prices 'constructor', '__proto__' and 'toString' as unknown models unless the operator priced them", () => {
+    const shipped = priceTable({});
+    for (const model of ["constructor", "__proto__", "toString", "hasOwnProperty"]) expect(costUsd(shipped, model, 1000, 1000)).toBe(0);
+    const priced = priceTable({ MODEL_PRICES: '{"__proto__": {"input": 1, "output": 1}, "constructor": {"input": 2, "output": 2}}' });
+    expect(costUsd(priced, "__proto__", 1_000_000, 0)).toBe(1);
+    expect(costUsd(priced, "constructor", 1_000_000, 0)).toBe(2);
+    expect(({} as Record<string, unknown>).input).toBeUndefined();
+  });
+});

@@ -20,7 +20,9 @@ export function priceTable(env: { MODEL_PRICES?: string }): Prices {
   const raw = env.MODEL_PRICES ?? "";
   let table = parsed.get(raw);
   if (!table) {
-    table = { ...DEFAULT_PRICES };
+    // Model names come from users' recipes: a plain object would price "constructor" or
+    // "__proto__" from Object.prototype, so the table has no prototype.
+    table = Object.assign(Object.create(null) as Prices, DEFAULT_PRICES);
     if (raw) {
       try {
         for (const [model, p] of Object.entries(JSON.parse(raw) as Prices))
@@ -39,7 +41,7 @@ export function priceTable(env: { MODEL_PRICES?: string }): Prices {
 export const BATCH_PRICE_FACTOR = 0.5;
 
 export function costUsd(prices: Prices, model: string, inputTokens: number, outputTokens: number): number {
-  const p = prices[model];
+  const p = Object.hasOwn(prices, model) ? prices[model] : undefined;
   if (!p) return 0;
   return (inputTokens * p.input + outputTokens * p.output) / 1_000_000;
 }

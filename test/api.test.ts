@@ -413,6 +413,16 @@ describe("POST /v1/jobs: recipe validation", () => {
     expect(await countJobs(a.dataset)).toBe(before);
   });
 
+  it("model names that are Object.prototype's keys are just unknown models (the fuzz found 'constructor')", async () => {
+    for (const model of ["constructor", "__proto__", "toString"]) {
+      const r = await post("/v1/jobs", a.key, recipe({ generators: [{ provider: "replay", model }], candidates: 1 }));
+      expect(r.status, r.text).toBe(202);
+      expect(r.json.quote?.cost_usd ?? 0).toBe(0);
+      const job = await waitForJob(a.key, r.json.id);
+      expect(job.candidates.accepted + job.candidates.rejected + job.candidates.failed).toBe(job.candidates.planned);
+    }
+  });
+
   it("400 missing_field for a placeholder not in the rows, and no job row", async () => {
     const before = await countJobs(a.dataset);
     const e = expectError(await post("/v1/jobs", a.key, recipe({ prompt: { user: "{{question}} {{nope}}" } })), 400, "missing_field");

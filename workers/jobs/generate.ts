@@ -52,8 +52,11 @@ interface TaskResult {
   children?: ChildTask[];
   /** Preference jobs: pairs made from this task's candidates, stored in the same shard. */
   pairs?: PairRecord[];
-  /** Model calls this task paid for, per `provider/model` (teachers and judges). */
-  usageByModel: Record<string, ModelUsage>;
+  /**
+   * Model calls this task paid for, per model (teachers and judges). A Map: model names come
+   * from users' recipes, and an object would find "constructor" or "__proto__" on its prototype.
+   */
+  usageByModel: Map<string, ModelUsage>;
 }
 
 export async function runGenerate(env: Env, deliveries: Delivery[]): Promise<void> {
@@ -164,7 +167,7 @@ export async function work(env: Env, d1: Db, claimed: Claimed[], leases: Map<str
     claimed.map(async ({ delivery, task, job }) => {
       const recipe = job.recipe as Recipe;
       const plan = plans.get(job.id)!;
-      const result: TaskResult = { task, delivery, records: [], deferred: [], filterCounts: {}, usageByModel: {} };
+      const result: TaskResult = { task, delivery, records: [], deferred: [], filterCounts: {}, usageByModel: new Map() };
       await Promise.all(
         delivery.msg.slots.map(([inputIndex, cand]) =>
           wrap(modelKey(pickGenerator(recipe, job.id, inputIndex, cand)), () => run(async () => {
@@ -290,7 +293,8 @@ function settleTask(d1: Db, r: TaskResult, shardKey: string) {
       outputTokens: sum((x) => x.usage.output_tokens),
       costUsd: sum((x) => x.usage.cost_usd),
       filterCounts: r.filterCounts,
-      usageByModel: r.usageByModel,
+      // fromEntries defines own properties, so even "__proto__" is stored as a model's usage.
+      usageByModel: Object.fromEntries(r.usageByModel),
       children: r.children?.length ? r.children : null,
       finishedAt: Date.now(),
     })
@@ -338,8 +342,9 @@ export class InputCache {
 type Call = { model: string; input_tokens: number; output_tokens: number; cost_usd: number };
 type SlotOutcome = { record: CandidateRecord; verdict?: Awaited<ReturnType<typeof runChain>>; calls?: Call[] } | { deferred: ProviderError };
 
-function addUsage(into: Record<string, ModelUsage>, c: Call) {
-  const u = (into[c.model] ??= { calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 });
+function addUsage(into: Map<string, ModelUsage>, c: Call) {
+  let u = into.get(c.model);
+  if (!u) into.set(c.model, (u = { calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 }));
   u.calls++;
   u.input_tokens += c.input_tokens;
   u.output_tokens += c.output_tokens;
