@@ -3,7 +3,7 @@
 //
 //   npm run bench:release -- [--records 200000] [--record-bytes 1024] [--per-call 10000]
 //       [--per-shard 400] [--increment-pct 1] [--step-records 25000] [--compile chain|inline] [--no-meter] [--inspector]
-//       [--v8-flags '--trace-gc --trace-gc-verbose --max-old-space-size=28 --max-semi-space-size=2']
+//       [--v8-flags='--trace-gc --trace-gc-verbose --max-old-space-size=28 --max-semi-space-size=2']
 //       [--compile chain|inline] [--timeout-min 20] [--port 8796] [--keep] [-v]
 //
 // --compile chain (the default) is the product's path: POST /v1/datasets/{name}/releases, whose
@@ -116,7 +116,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  console.log("usage: node bench/release/run.mjs [--records 200000] [--record-bytes 1024] [--per-call 10000] [--per-shard 400] [--increment-pct 1] [--step-records 25000] [--compile chain|inline] [--no-meter] [--inspector] [--v8-flags '--trace-gc ...'] [--timeout-min 20] [--port 8796] [--inspector-port 8797] [--keep] [-v]");
+  console.log("usage: node bench/release/run.mjs [--records 200000] [--record-bytes 1024] [--per-call 10000] [--per-shard 400] [--increment-pct 1] [--step-records 25000] [--compile chain|inline] [--no-meter] [--inspector] [--v8-flags='--trace-gc ...'] [--timeout-min 20] [--port 8796] [--inspector-port 8797] [--keep] [-v]");
   process.exit(0);
 }
 if (!["chain", "inline"].includes(opt.compile)) throw new Error(`--compile must be chain or inline, not ${opt.compile}`);

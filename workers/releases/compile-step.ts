@@ -20,7 +20,7 @@ import { ownedShards, shardRecords, type ShardRow } from "./compile";
 import { DataFiles, type Config } from "./data-files";
 import { KEEP, PIECES, StepDedup, type PieceStore } from "./authority";
 import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
-import { readSegment, readSegmentHead, SEGMENT_HEAD_BYTES, type Segment, type SegmentHead } from "./segment";
+import { readSegment, readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type Segment, type SegmentHead } from "./segment";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
 import { putChunks, slices } from "./object-sink";
 import { humanRecords, referenceProfile } from "./human";
@@ -143,16 +143,19 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   const dd = guards.dedup ? new StepDedup(guards.dedup, Math.max(1024, await acceptedEstimate(env, dataset.id, staging.high))) : null;
   const from = staging.index_key ? pieceStore(env, staging.index_key) : null;
   // A shard's segment stands in for it when it was checked as this compile checks (segment.ts).
-  const headOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected, false);
-  const segmentOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected, true) as Promise<Segment | null>;
+  const headOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected, "head");
+  const segmentOf = (shard: ShardRow, owned: Set<string>, head: SegmentHead | "whole") => usableSegment(env, shard, owned, guards, dataset.releaseRejected, head) as Promise<Segment | null>;
 
   // Pass 1 (dedup only): the step's shards, ending between shards after `step_records` records,
   // and each accepted record's decontamination verdict and dedup keys, in release order.
   let stopped = false;
   let end = staging.high;
   const clean: boolean[] = [];
-  /** Shards whose keys came from their segment: pass 2 copies them if nothing of theirs was dropped. */
-  const segmented = new Set<number>();
+  /**
+   * Shards whose keys came from their segment, with its head less the keys (the step's dedup
+   * holds those): pass 2 reads the rest of the segment, and copies it if nothing of it was dropped.
+   */
+  const segmented = new Map<number, SegmentHead>();
   if (dd) {
     let handled = 0;
     let last = -1;
@@ -161,7 +164,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       last = shard.id;
       const seg = await headOf(shard, owned);
       if (seg) {
-        segmented.add(shard.id);
+        segmented.set(shard.id, { meta: seg.meta, keys: new Uint32Array(0), headBytes: seg.headBytes });
         handled += segmentCost(seg);
         for (let i = 0; i < seg.meta.rows; i++) {
           clean.push(true);
@@ -200,7 +203,8 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       state.shards++;
       lastShard = shard.id;
       jobIds.add(shard.jobId);
-      const seg = !dd || segmented.has(shard.id) ? await segmentOf(shard, owned) : null;
+      const head = dd ? segmented.get(shard.id) : "whole";
+      const seg = head ? await segmentOf(shard, owned, head) : null;
       if (seg && (!dd || allKept(keyed, seg.meta.rows))) {
         // Nothing of this shard is dropped: its rows are copied as the consumer encoded them.
         const c = seg.meta.counts;
@@ -303,21 +307,34 @@ const segmentCost = (seg: SegmentHead) => {
  * (pairs; rejected rows when the dataset releases them), and its rows were dedup-keyed and
  * decontaminated exactly as this compile would. Otherwise null, and the shard is read.
  */
-async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guards: ReleaseGuards, releaseRejected: boolean, whole: boolean): Promise<Segment | SegmentHead | null> {
+async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guards: ReleaseGuards, releaseRejected: boolean, what: "head" | "whole" | SegmentHead): Promise<Segment | SegmentHead | null> {
   const key = keys.shardSegment(shard.key);
-  let seg: SegmentHead | null = null;
-  if (!whole) {
-    // The first pass needs only the head: a range read, unless the head is longer than that.
-    const head = await env.BUCKET.get(key, { range: { offset: 0, length: SEGMENT_HEAD_BYTES } });
-    if (!head) return null;
-    seg = readSegmentHead(new Uint8Array(await head.arrayBuffer()));
+  const bytesOf = async (range?: R2Range) => {
+    const obj = await env.BUCKET.get(key, range ? { range } : undefined);
+    return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+  };
+  let seg: SegmentHead | null;
+  if (what === "head") {
+    // The first pass needs only the head: a range read, and a second one if it is longer.
+    let prefix = await bytesOf({ offset: 0, length: SEGMENT_HEAD_BYTES });
+    if (!prefix) return null;
+    seg = readSegmentHead(prefix);
+    const n = seg ? null : segmentHeadBytes(prefix);
+    if (n !== null && n > prefix.byteLength) {
+      prefix = await bytesOf({ offset: 0, length: n });
+      seg = prefix && readSegmentHead(prefix);
+    }
+  } else if (what === "whole") {
+    const bytes = await bytesOf();
+    seg = bytes && readSegment(bytes);
+  } else {
+    // The second pass, after the first read the head: the rest of the segment. The range has
+    // an explicit length: an offset-only range made local R2 (Miniflare) twice as slow.
+    const n = what.meta.body_bytes;
+    const body = await bytesOf(n === undefined ? undefined : { offset: what.headBytes, length: n });
+    seg = body && (n === undefined ? readSegment(body) : readSegmentBody(what, body));
   }
-  if (!seg) {
-    const obj = await env.BUCKET.get(key);
-    if (!obj) return null;
-    seg = readSegment(new Uint8Array(await obj.arrayBuffer()));
-    if (!seg) return null;
-  }
+  if (!seg) return null;
   const m = seg.meta;
   const fits =
     m.shard_bytes === shard.bytes &&

@@ -8,7 +8,7 @@ import { KEY_WORDS, dedupText, sampleKeys, splitMessages } from "../../filters/d
 import * as keys from "../../r2/keys";
 import { toSftRecord, type CandidateRecord } from "../records";
 import { compileRelease, type ReleaseManifest } from "./compile";
-import { buildSegment, readSegment, readSegmentHead, segmentChecks } from "./segment";
+import { buildSegment, readSegment, readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentChecks, segmentHeadBytes } from "./segment";
 import { StatsCollector } from "./stats";
 import { candidate, readJsonlGz, seedDataset, seedJob, seedKey, seedShard, type Cand } from "./test-seed";
 
@@ -68,6 +68,13 @@ describe("segments", () => {
     expect(head.meta).toEqual(seg.meta);
     expect([...head.keys]).toEqual([...seg.keys]);
     expect(readSegmentHead(bytes.subarray(0, 40))).toBeNull();
+    // A prefix with the meta says how long the head is; the rest, read from there, completes it.
+    expect(segmentHeadBytes(bytes.subarray(0, 400))).toBe(head.headBytes);
+    const body = readSegmentBody(head, bytes.subarray(head.headBytes))!;
+    expect(body.meta).toEqual(seg.meta);
+    expect([...body.jsonl.bytes]).toEqual([...seg.jsonl.bytes]);
+    expect([...body.parquet.bytes]).toEqual([...seg.parquet.bytes]);
+    expect(body.parquet.group).toEqual(seg.parquet.group);
     const accepted = records.filter((r) => r.status === "accepted");
     expect(seg.meta).toMatchObject({ shard_bytes: 123, tasks: ["job_a:t"], rows: 2, counts: { accepted: 2, rejected: 1, failed: 1, pairs: 0 }, dedup_on: "completion" });
     expect(seg.meta.decontaminated).toContain("gsm8k");
@@ -98,6 +105,16 @@ describe("segments", () => {
     expect(a.stats).toEqual(b.stats);
     // Segments go into files whole: a file holds at least rowsPerFile rows before the next starts.
     expect(a.m.files.filter((f) => f.format === "jsonl").map((f) => f.rows)).toEqual([12, 3]);
+  });
+
+  it("compile the same when a shard's head is longer than the first pass's prefix read", async () => {
+    const [a, b] = await twin([cands(0, 3), cands(3, 600), cands(603, 2)]);
+    const seg = await buildSegment(cands(3, 600).map((c, i) => candidate("job_a", "job_a:t", i, c)), 0, segmentChecks(FILTERS));
+    expect(readSegmentHead(seg.subarray(0, SEGMENT_HEAD_BYTES))).toBeNull();
+    expect(a.m.counts).toEqual(b.m.counts);
+    expect(a.rows.jsonl.map(strip)).toEqual(b.rows.jsonl.map(strip));
+    expect(a.rows.jsonl).toHaveLength(605);
+    expect(a.stats).toEqual(b.stats);
   });
 
   it("are set aside for a shard that loses a record to dedup, or that holds another task's records", async () => {

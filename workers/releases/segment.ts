@@ -55,6 +55,8 @@ export interface SegmentMeta {
   dedup_on: DedupOn;
   /** Signature of the decontamination every row passed at generation; null: none ran. */
   decontaminated: string | null;
+  /** Bytes after the head: the second pass reads exactly these (an explicit R2 range). */
+  body_bytes?: number;
 }
 
 /** The start of a segment: enough for a compile's first pass, which only decides dedup. */
@@ -62,6 +64,8 @@ export interface SegmentHead {
   meta: SegmentMeta;
   /** KEY_WORDS words a row: the exact key, then the band keys (filters/dedup). */
   keys: Uint32Array;
+  /** Where the head ends: the second pass reads the segment from here (`readSegmentBody`). */
+  headBytes: number;
 }
 
 export interface Segment extends SegmentHead {
@@ -72,10 +76,12 @@ export interface Segment extends SegmentHead {
 }
 
 /**
- * A prefix of every segment that holds its head for shards of up to ~1,400 rows: the first pass
- * reads just this much (an R2 range read), and the whole object only when the head is longer.
+ * The first pass range-reads this prefix of a segment: the head of a shard of up to ~450 rows
+ * (a consumer batch of 4 tasks of 100 is 400). A longer head is read with a second range read
+ * of its exact length (`segmentHeadBytes`). Every byte read is also allocated and copied, so the
+ * prefix is not larger than the common head.
  */
-export const SEGMENT_HEAD_BYTES = 64 * 1024;
+export const SEGMENT_HEAD_BYTES = 32 * 1024;
 
 /** What the job's recipe checked at generation, in the form the compile compares with its own. */
 export function segmentChecks(filters: readonly FilterSpec[] | undefined): { dedupOn: DedupOn; decontaminated: string | null } {
@@ -129,6 +135,8 @@ export async function buildSegment(lines: readonly ShardLine[], shardBytes: numb
   });
   const stats = segmentStats(accepted);
 
+  const groupJson = new TextEncoder().encode(toTaggedJson(parquet.group));
+  const body = [groupJson, stats, jsonl.bytes, parquet.bytes];
   const meta: SegmentMeta = {
     v: 1,
     shard_bytes: shardBytes,
@@ -139,31 +147,63 @@ export async function buildSegment(lines: readonly ShardLine[], shardBytes: numb
     crc32: jsonl.crc,
     dedup_on: checks.dedupOn,
     decontaminated: checks.decontaminated,
+    body_bytes: body.reduce((n, b) => n + 4 + b.byteLength, 0),
   };
   // Length-prefixed parts, the head first (meta, keys), then what only a copy needs: the row
   // group's metadata, the stats, the JSONL piece, the Parquet row group.
-  return new ByteWriter().u32(MAGIC).str(JSON.stringify(meta)).bytes(keys).str(toTaggedJson(parquet.group)).bytes(stats).bytes(jsonl.bytes).bytes(parquet.bytes).finish();
+  const w = new ByteWriter().u32(MAGIC).str(JSON.stringify(meta)).bytes(keys);
+  for (const b of body) w.bytes(b);
+  return w.finish();
 }
 
 /** Reads a segment's head from its start (a prefix is enough); null when it is not one, or the prefix is too short. */
 export function readSegmentHead(bytes: Uint8Array): SegmentHead | null {
-  return read(bytes, false);
+  return read(bytes, "head");
+}
+
+/**
+ * How long the head is, from a prefix that holds at least the meta: for a head longer than the
+ * prefix read. Null when the bytes are not a segment or do not hold its meta.
+ */
+export function segmentHeadBytes(prefix: Uint8Array): number | null {
+  try {
+    const r = new ByteReader(prefix);
+    if (r.u32() !== MAGIC) return null;
+    const meta = JSON.parse(r.str()) as SegmentMeta;
+    return meta.v === 1 ? r.offset + 4 + meta.rows * KEY_WORDS * 4 : null;
+  } catch (e) {
+    if (e instanceof RangeError) return null;
+    throw e;
+  }
 }
 
 /** Reads a whole segment; null when the bytes are not one (an older layout is simply not used). */
 export function readSegment(bytes: Uint8Array): Segment | null {
-  return read(bytes, true) as Segment | null;
+  return read(bytes, "whole") as Segment | null;
 }
 
-function read(bytes: Uint8Array, whole: boolean): SegmentHead | Segment | null {
-  if (bytes.byteLength < 8) return null;
+/**
+ * A segment from the head a first pass read and the bytes after it (an R2 range read from
+ * `head.headBytes`), so the second pass does not read the keys again.
+ */
+export function readSegmentBody(head: SegmentHead, body: Uint8Array): Segment | null {
+  return read(body, head) as Segment | null;
+}
+
+/** `what`: the head only, the whole segment, or the rest of one whose head was read (`bytes` start after it). */
+function read(bytes: Uint8Array, what: "head" | "whole" | SegmentHead): SegmentHead | Segment | null {
   const r = new ByteReader(bytes);
-  if (r.u32() !== MAGIC) return null;
   try {
-    const meta = JSON.parse(r.str()) as SegmentMeta;
-    if (meta.v !== 1) return null;
-    const keys = r.u32s();
-    if (!whole) return { meta, keys };
+    let head: SegmentHead;
+    if (typeof what === "object") head = what;
+    else {
+      if (bytes.byteLength < 8 || r.u32() !== MAGIC) return null;
+      const meta = JSON.parse(r.str()) as SegmentMeta;
+      if (meta.v !== 1) return null;
+      head = { meta, keys: r.u32s(), headBytes: r.offset };
+      if (what === "head") return head;
+    }
+    const { meta, keys, headBytes } = head;
     // The row group's metadata is parsed only if the segment is copied (a reviver is slow).
     const groupJson = r.str();
     let group: RowGroup | undefined;
@@ -172,7 +212,7 @@ function read(bytes: Uint8Array, whole: boolean): SegmentHead | Segment | null {
     const stats = r.bytesView();
     const jsonl = { bytes: r.bytes(), rawBytes: meta.raw_bytes, crc: meta.crc32 };
     const parquet = { bytes: r.bytesView(), get group() { return (group ??= fromTaggedJson(groupJson) as RowGroup); } };
-    return { meta, keys, jsonl, parquet, stats };
+    return { meta, keys, headBytes, jsonl, parquet, stats };
   } catch (e) {
     if (e instanceof RangeError) return null; // a prefix that ends inside the head
     throw e;

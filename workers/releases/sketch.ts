@@ -63,6 +63,11 @@ export class ByteReader {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
 
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.at;
+  }
+
   u32(): number {
     const v = this.view.getUint32(this.at, true);
     this.at += 4;
