@@ -306,6 +306,9 @@ const segmentCost = (seg: SegmentHead) => {
  * this very shard, every task in it owns the shard, nothing in the shard needs a row of its own
  * (pairs; rejected rows when the dataset releases them), and its rows were dedup-keyed and
  * decontaminated exactly as this compile would. Otherwise null, and the shard is read.
+ *
+ * `what` it reads: the head (a dedup pass), the whole segment (a compile without dedup), or
+ * the body after a head the dedup pass read.
  */
 async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guards: ReleaseGuards, releaseRejected: boolean, what: "head" | "whole" | SegmentHead): Promise<Segment | SegmentHead | null> {
   const key = keys.shardSegment(shard.key);
@@ -330,9 +333,8 @@ async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guar
   } else {
     // The second pass, after the first read the head: the rest of the segment. The range has
     // an explicit length: an offset-only range made local R2 (Miniflare) twice as slow.
-    const n = what.meta.body_bytes;
-    const body = await bytesOf(n === undefined ? undefined : { offset: what.headBytes, length: n });
-    seg = body && (n === undefined ? readSegment(body) : readSegmentBody(what, body));
+    const body = await bytesOf({ offset: what.headBytes, length: what.meta.body_bytes });
+    seg = body && readSegmentBody(what, body);
   }
   if (!seg) return null;
   const m = seg.meta;

@@ -56,7 +56,7 @@ export interface SegmentMeta {
   /** Signature of the decontamination every row passed at generation; null: none ran. */
   decontaminated: string | null;
   /** Bytes after the head: the second pass reads exactly these (an explicit R2 range). */
-  body_bytes?: number;
+  body_bytes: number;
 }
 
 /** The start of a segment: enough for a compile's first pass, which only decides dedup. */
@@ -168,13 +168,19 @@ export function readSegmentHead(bytes: Uint8Array): SegmentHead | null {
 export function segmentHeadBytes(prefix: Uint8Array): number | null {
   try {
     const r = new ByteReader(prefix);
-    if (r.u32() !== MAGIC) return null;
-    const meta = JSON.parse(r.str()) as SegmentMeta;
-    return meta.v === 1 ? r.offset + 4 + meta.rows * KEY_WORDS * 4 : null;
+    const meta = readMeta(r);
+    return meta && r.offset + 4 + meta.rows * KEY_WORDS * 4;
   } catch (e) {
     if (e instanceof RangeError) return null;
     throw e;
   }
+}
+
+/** The magic and the meta, from the start of a segment; null when it is not one (of this version). */
+function readMeta(r: ByteReader): SegmentMeta | null {
+  if (r.u32() !== MAGIC) return null;
+  const meta = JSON.parse(r.str()) as SegmentMeta;
+  return meta.v === 1 ? meta : null;
 }
 
 /** Reads a whole segment; null when the bytes are not one (an older layout is simply not used). */
@@ -197,9 +203,8 @@ function read(bytes: Uint8Array, what: "head" | "whole" | SegmentHead): SegmentH
     let head: SegmentHead;
     if (typeof what === "object") head = what;
     else {
-      if (bytes.byteLength < 8 || r.u32() !== MAGIC) return null;
-      const meta = JSON.parse(r.str()) as SegmentMeta;
-      if (meta.v !== 1) return null;
+      const meta = bytes.byteLength < 8 ? null : readMeta(r);
+      if (!meta) return null;
       head = { meta, keys: r.u32s(), headBytes: r.offset };
       if (what === "head") return head;
     }

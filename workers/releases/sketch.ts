@@ -86,17 +86,13 @@ export class ByteReader {
 
   /** A copy, so typed-array views over it are aligned whatever the offset. */
   bytes(): Uint8Array<ArrayBuffer> {
-    const n = this.u32();
-    if (this.at + n > this.data.length) throw new RangeError("truncated statistics state");
-    const out = this.data.slice(this.at, this.at + n);
-    this.at += n;
-    return out;
+    return this.bytesView().slice();
   }
 
   /** The next length-prefixed bytes as a view into the data (no copy). */
   bytesView(): Uint8Array {
     const n = this.u32();
-    if (this.at + n > this.data.length) throw new RangeError("truncated");
+    if (this.at + n > this.data.length) throw new RangeError("truncated: a length runs past the end");
     const out = this.data.subarray(this.at, this.at + n);
     this.at += n;
     return out;
