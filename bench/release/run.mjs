@@ -202,7 +202,8 @@ for (const sig of ["SIGINT", "SIGTERM"])
 // ---------------------------------------------------------------------------------------------
 // wrangler dev, on a bundled snapshot (others edit the tree while we run; see bench/e2e).
 
-function startWrangler(adminToken, v8Flags) {
+/** Starts wrangler dev and waits until it answers. */
+async function startWrangler(adminToken, v8Flags) {
   const vars = {
     ADMIN_TOKEN: adminToken,
     BENCH_ROUTES: "1",
@@ -220,6 +221,7 @@ function startWrangler(adminToken, v8Flags) {
   wrangler = handle.child;
   wranglerExit = null;
   wrangler.on("exit", (code, sig) => (wranglerExit = code ?? sig ?? "exit"));
+  await waitHealthy({ probe: async () => (await api("GET", "/healthz")).status === 200, exited: () => wranglerExit, tail: () => lines.slice(-30).join("\n") });
 }
 
 const V8_FLAGS = opt["v8-flags"].split(/\s+/).filter(Boolean);
@@ -233,8 +235,7 @@ const V8_FLAGS = opt["v8-flags"].split(/\s+/).filter(Boolean);
 async function restartWrangler(adminToken, v8Flags) {
   await stopTree(wrangler, () => wranglerExit, seenPids);
   seenPids.clear(); // their pids may be reused, by the next workerd among others
-  startWrangler(adminToken, v8Flags);
-  await waitHealthy({ probe: async () => (await api("GET", "/healthz")).status === 200, exited: () => wranglerExit, tail: () => lines.slice(-30).join("\n") });
+  await startWrangler(adminToken, v8Flags);
   log(`wrangler dev restarted${v8Flags.length ? " with the V8 flags" : " without V8 flags"}`);
 }
 
@@ -413,8 +414,7 @@ let exitCode = 0;
 try {
   log(`${RECORDS.toLocaleString("en-US")} records of ~${RECORD_BYTES} B, ${PER_CALL} per seed call, ${PER_SHARD} per shard; then +${INCREMENT} (${opt["increment-pct"]}%); tmp ${tmp}`);
   const adminToken = `adm_${randomBytes(16).toString("hex")}`;
-  startWrangler(adminToken, []);
-  await waitHealthy({ probe: async () => (await api("GET", "/healthz")).status === 200, exited: () => wranglerExit, tail: () => lines.slice(-30).join("\n") });
+  await startWrangler(adminToken, []);
   log("wrangler dev healthy");
   const { key } = (await api("POST", "/v1/keys", { token: adminToken, json: { name: "bench-release" } })).json;
   const dataset = "bench-release";

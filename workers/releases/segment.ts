@@ -2,10 +2,10 @@
 // prepared by the consumer that wrote the shard, so that compiling them is copying bytes.
 //
 // The consumer already holds the records in memory when it writes a shard; turning them into
-// release rows costs it ~60 µs a record (JSON, gzip, Parquet encoding, dedup keys, statistics),
-// against the seconds the model took to write them. Done at compile instead, that work was
-// nearly all of a compile's time (BENCHMARKS.md). So beside each shard the consumer writes one
-// object holding, for the `default` config:
+// release rows costs it ~50 µs a record (JSON, gzip, Parquet encoding, dedup keys, statistics:
+// `npm run bench:segment`), against the seconds the model took to write them. Done at compile
+// instead, that work was nearly all of a compile's time (BENCHMARKS.md). So beside each shard
+// the consumer writes one object holding, for the `default` config:
 //
 // - the rows as JSONL (toSftRecord), compressed into a DEFLATE piece that can be followed by
 //   others: a release file's gzip stream is a run of such pieces (gzip-writer.ts);
