@@ -52,16 +52,16 @@ describe("StepDedup: the compile's dedup authority, one index piece at a time", 
     expect([0, 1].map((i) => onlyNear.verdict(i))).toEqual([KEEP, NEAR]);
   });
 
-  it("holds 72 bytes a record of its own, and grows past its first buffer", async () => {
-    const step = new StepDedup({ near: 0.85, exact: true }, 5000);
-    for (let i = 0; i < 3000; i++) step.add(text(1000 + i));
-    expect(step.size).toBe(3000);
+  it("holds 72 bytes a record of its own, and grows a chunk of 8,192 rows at a time", async () => {
+    const step = new StepDedup({ near: 0.85, exact: true }, 10_000);
+    for (let i = 0; i < 9000; i++) step.add(text(1000 + i));
+    expect(step.size).toBe(9000);
     await step.decide(null);
     expect(step.dropped).toEqual({ exact: 0, near: 0 });
   });
 
-  it("takes keys already computed (a segment's) as add would, past its first buffer", async () => {
-    const n = 2_500; // more than the 1,024 rows the key buffer starts with
+  it("takes keys already computed (a segment's) as add would, across chunks, and saves the same index", async () => {
+    const n = 17_000; // more than two chunks of 8,192 rows
     const keyed = new Uint32Array(n * KEY_WORDS);
     for (let i = 0; i < n; i++) {
       const k = sampleKeys(i % 7 === 3 ? text(i - 1) : text(i));
@@ -77,6 +77,14 @@ describe("StepDedup: the compile's dedup authority, one index piece at a time", 
     await fromKeys.decide(null);
     const verdicts = (d: StepDedup) => Array.from({ length: n }, (_, i) => d.verdict(i));
     expect(verdicts(fromKeys)).toEqual(verdicts(fromText));
-    expect(fromKeys.dropped.exact).toBeGreaterThan(300);
+    expect(fromKeys.dropped.exact).toBeGreaterThan(2000);
+    const saved = async (d: StepDedup) => {
+      const pieces = new Map<string, Uint8Array>();
+      await d.save(null, { load: async () => null, store: async (p, b) => void pieces.set(p, b.slice()) });
+      return pieces;
+    };
+    expect(await saved(fromKeys)).toEqual(await saved(fromText));
+    // The keys are let go once saved; the verdicts stay for writing the files.
+    expect(verdicts(fromKeys)).toEqual(verdicts(fromText));
   });
 });

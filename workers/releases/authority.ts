@@ -6,10 +6,12 @@
 // 2. `decide`: each piece is read in turn and checked against every key (what was released
 //    before), then the records are decided in order against that and against the step's own
 //    earlier records (first occurrence wins): keep, exact or near duplicate;
-// 3. `save`: each piece is read again, the kept records' keys added, and written back.
+// 3. `save`: each piece is read again, the kept records' keys added, and written back; the
+//    keys are then let go, and only the verdicts (a byte a record) stay.
 //
 // So a step holds one piece (≤ 4 MB at 1M samples) plus its own keys, and the compile reads
-// its shards twice: once for the keys, once to write what was kept (compile-step.ts).
+// its shards twice: once for the keys, once to write what was kept (compile-step.ts). Every
+// step reads the whole index twice and writes it once, so steps are large (250,000 rows).
 import { KEY_WORDS, ScalableBloom, sampleKeys, toU32 } from "../../filters/dedup";
 import { BANDS, requiredBands } from "../../filters/minhash";
 
@@ -47,8 +49,14 @@ export interface PieceStore {
   store(piece: string, bytes: Uint8Array): Promise<void>;
 }
 
+/**
+ * A step's keys are kept in chunks of this many rows: the step's memory grows by one chunk at a
+ * time, never by a doubled copy of all of it (at 250k rows, 18 MB of keys would briefly be 27).
+ */
+const CHUNK_ROWS = 8192;
+
 export class StepDedup {
-  private keys = new Uint32Array(1024 * KEY_WORDS);
+  private chunks: Uint32Array[] = [];
   private n = 0;
   private verdicts: Uint8Array | null = null;
   readonly dropped = { exact: 0, near: 0 };
@@ -69,33 +77,38 @@ export class StepDedup {
   /** Remembers one record's keys; returns its position, which `verdict` takes. */
   add(text: string): number {
     const k = sampleKeys(text);
-    const at = this.slot();
-    this.keys[at] = k.exact[0];
-    this.keys[at + 1] = k.exact[1];
-    this.keys.set(k.bands, at + 2);
+    const [c, at] = this.slot();
+    c[at] = k.exact[0];
+    c[at + 1] = k.exact[1];
+    c.set(k.bands, at + 2);
     return this.n++;
   }
 
   /** The same with the keys already taken (segment.ts): row `row` of `keys`, KEY_WORDS words a row. */
   addKeys(keys: Uint32Array, row: number): number {
-    const at = this.slot(); // first: it may replace this.keys with a bigger array
-    this.keys.set(keys.subarray(row * KEY_WORDS, (row + 1) * KEY_WORDS), at);
+    const [c, at] = this.slot();
+    c.set(keys.subarray(row * KEY_WORDS, (row + 1) * KEY_WORDS), at);
     return this.n++;
   }
 
-  private slot(): number {
-    if ((this.n + 1) * KEY_WORDS > this.keys.length) {
-      const grown = new Uint32Array(this.keys.length * 2);
-      grown.set(this.keys);
-      this.keys = grown;
+  private slot(): [Uint32Array, number] {
+    const i = this.n % CHUNK_ROWS;
+    if (i === 0) this.chunks.push(new Uint32Array(CHUNK_ROWS * KEY_WORDS));
+    return [this.chunks[this.chunks.length - 1]!, i * KEY_WORDS];
+  }
+
+  /** Calls `fn(chunk, at, row)` for every row in order, `at` being the row's first word in `chunk`. */
+  private each(fn: (chunk: Uint32Array, at: number, row: number) => void): void {
+    for (let c = 0; c < this.chunks.length; c++) {
+      const chunk = this.chunks[c]!;
+      const rows = Math.min(CHUNK_ROWS, this.n - c * CHUNK_ROWS);
+      for (let j = 0, row = c * CHUNK_ROWS; j < rows; j++, row++) fn(chunk, j * KEY_WORDS, row);
     }
-    return this.n * KEY_WORDS;
   }
 
   /** Decides every added record, reading the stored pieces one at a time. */
   async decide(from: PieceStore | null): Promise<void> {
     const n = this.n;
-    const k = this.keys;
     // What was released before: bit b for band b, EXACT_BIT for the exact key.
     const prior = new Uint16Array(n);
     if (from) {
@@ -105,14 +118,15 @@ export class StepDedup {
         const { bloom } = readPiece(piece, bytes, this.capacity);
         const bit = p === 0 ? EXACT_BIT : 1 << (p - 1);
         const w = p === 0 ? 0 : 2 * p; // word offset of this piece's key in a record's keys
-        for (let i = 0; i < n; i++) if (bloom.has(k[i * KEY_WORDS + w]!, k[i * KEY_WORDS + w + 1]!)) prior[i]! |= bit;
+        this.each((k, at, i) => {
+          if (bloom.has(k[at + w]!, k[at + w + 1]!)) prior[i]! |= bit;
+        });
       }
     }
     // This step's own earlier records, in small Blooms of the same accuracy as the stored ones.
     const mine = PIECES.map((piece) => bloomOf(piece, Math.max(1024, n)));
     const verdicts = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const at = i * KEY_WORDS;
+    this.each((k, at, i) => {
       let v: Verdict = KEEP;
       if (this.opts.exact && (prior[i]! & EXACT_BIT || mine[0]!.has(k[at]!, k[at + 1]!))) v = EXACT;
       else if (this.needBands <= BANDS) {
@@ -124,7 +138,7 @@ export class StepDedup {
       if (v === EXACT) this.dropped.exact++;
       else if (v === NEAR) this.dropped.near++;
       else for (let p = 0; p < PIECES.length; p++) mine[p]!.add(k[at + 2 * p]!, k[at + 2 * p + 1]!);
-    }
+    });
     this.verdicts = verdicts;
   }
 
@@ -133,13 +147,20 @@ export class StepDedup {
     return this.verdicts[i] as Verdict;
   }
 
-  /** Adds the kept records' keys to every piece (read from `from`, or new) and writes them to `to`. */
+  /**
+   * Adds the kept records' keys to every piece (read from `from`, or new) and writes them to
+   * `to`. The keys are let go afterwards: only the verdicts are needed to write the files.
+   */
   async save(from: PieceStore | null, to: PieceStore): Promise<void> {
-    const k = this.keys;
+    if (!this.verdicts) throw new Error("StepDedup.save before decide");
+    const verdicts = this.verdicts;
     for (const [p, piece] of PIECES.entries()) {
       const stored = readPiece(piece, from ? await from.load(piece) : null, this.capacity);
-      for (let i = 0; i < this.n; i++) if (this.verdicts![i] === KEEP) stored.bloom.add(k[i * KEY_WORDS + 2 * p]!, k[i * KEY_WORDS + 2 * p + 1]!);
+      this.each((k, at, i) => {
+        if (verdicts[i] === KEEP) stored.bloom.add(k[at + 2 * p]!, k[at + 2 * p + 1]!);
+      });
       await to.store(piece, pieceBytes(stored));
     }
+    this.chunks = [];
   }
 }

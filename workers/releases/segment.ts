@@ -209,7 +209,7 @@ function read(bytes: Uint8Array, what: "head" | "whole" | SegmentHead): SegmentH
       if (what === "head") return head;
     }
     const { meta, keys, headBytes } = head;
-    // The row group's metadata is parsed only if the segment is copied (a reviver is slow).
+    // The row group's metadata is parsed only if the segment is copied.
     const groupJson = r.str();
     let group: RowGroup | undefined;
     // Views, not copies, of what is consumed at once; the JSONL piece is copied, since the file's
@@ -246,12 +246,20 @@ function toTaggedJson(value: unknown): string {
 }
 
 function fromTaggedJson(text: string): unknown {
-  return JSON.parse(text, (_k, v) => {
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      if ("$big" in v) return BigInt(v.$big);
-      if ("$neg0" in v) return -0;
-      if ("$bytes" in v) return fromBase64(v.$bytes);
+  // A walk after a plain parse, not a reviver: V8's reviver path is ~2× slower over a row
+  // group's 13 KB of metadata, parsed once for every segment a compile copies.
+  const untag = (v: unknown): unknown => {
+    if (v === null || typeof v !== "object") return v;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = untag(v[i]);
+      return v;
     }
-    return v;
-  });
+    const o = v as Record<string, unknown>;
+    if (typeof o.$big === "string") return BigInt(o.$big);
+    if (o.$neg0 === 1) return -0;
+    if (typeof o.$bytes === "string") return fromBase64(o.$bytes);
+    for (const k in o) o[k] = untag(o[k]);
+    return o;
+  };
+  return untag(JSON.parse(text));
 }

@@ -59,6 +59,22 @@ describe("BottomK", () => {
     for (let i = 4000; i < 10_000; i++) resumed.add(val(i));
     expect(resumed.values()).toEqual(one.values());
   });
+
+  it("merging another's values equals adding them one by one (full or not, overlapping)", () => {
+    for (const [k, parts] of [[256, 6], [5000, 3]] as const) {
+      const added = new BottomK(k);
+      const merged = new BottomK(k);
+      for (let p = 0; p < parts; p++) {
+        const other = new BottomK(k);
+        // Overlapping ranges, so the union has values both sides hold.
+        for (let i = p * 700; i < p * 700 + 1500; i++) other.add(val(i, 3));
+        for (const v of other.values()) added.add(v);
+        merged.merge(other.values());
+        expect(merged.values()).toEqual(added.values());
+        expect(merged.bound).toBe(added.bound);
+      }
+    }
+  });
 });
 
 describe("LengthHistogram", () => {

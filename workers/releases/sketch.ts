@@ -361,6 +361,8 @@ export function wasserstein1(a: LengthHistogram, b: LengthHistogram): number {
 export class BottomK {
   private buf: Uint32Array;
   private n = 0;
+  /** The buffer's first `sorted` values are ascending and distinct (as compact leaves them). */
+  private sorted = 0;
   /** Values at or above this cannot enter; 2^32 until k distinct values were seen. */
   private cut = 2 ** 32;
 
@@ -378,12 +380,40 @@ export class BottomK {
     if (this.n === this.buf.length) this.compact();
   }
 
+  /**
+   * Adds another sample given as `values()` (ascending): the same as `add` of each, but a
+   * release merges one per segment, mostly of values it already holds, so each value is first
+   * looked up (a binary search from the last one's place) and only new ones are added.
+   */
+  merge(sorted: Uint32Array): void {
+    this.compact();
+    const a = this.buf;
+    const n = this.n;
+    let lo = 0;
+    for (let j = 0; j < sorted.length; j++) {
+      const v = sorted[j]!;
+      if (v >= this.cut) break;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (a[mid]! < v) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < n && a[lo] === v) continue;
+      // New: appended past the sorted prefix the search reads, and sorted in at the next compact.
+      this.add(v);
+      if (this.n <= n) return this.merge(sorted.subarray(j + 1)); // add compacted the buffer: search it afresh
+    }
+  }
+
   private compact() {
+    if (this.sorted === this.n) return;
     const sorted = this.buf.subarray(0, this.n).sort();
     let u = 0;
     for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[u - 1]) sorted[u++] = sorted[i]!;
     this.n = Math.min(u, this.k);
     if (this.n === this.k) this.cut = this.buf[this.k - 1]!;
+    this.sorted = this.n;
   }
 
   /** The sample, ascending. */

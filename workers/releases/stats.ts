@@ -150,7 +150,7 @@ export class StatsCollector {
     const buckets = new Uint16Array(r.bytes().buffer);
     const counts = r.u32s();
     for (let i = 0; i < buckets.length; i++) this.text.unigrams[buckets[i]!]! += counts[i]!;
-    for (const t of r.u32s()) this.text.types.add(t);
+    this.text.types.merge(r.u32s());
     for (const hll of [this.distinct1, this.distinct2]) hll.mergeCompact(r.bytes());
     const hashes = r.u32s();
     for (let i = 0; i < hashes.length; i += 2) if (!this.seen.addIfNew(hashes[i]!, hashes[i + 1]!)) this.duplicates++;
