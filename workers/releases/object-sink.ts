@@ -23,9 +23,10 @@ export interface WrittenObject {
 
 /**
  * Puts an object given as pieces through a FixedLengthStream, so R2 gets a known length without
- * the pieces being joined first: an R2 put of one buffer holds a second copy of it while it
- * runs, and the release compile's largest objects (its dedup index, ~20 MB at 1M samples, and a
- * step's data files) would then be held twice at the step's busiest moment.
+ * the pieces being joined into one buffer first: an R2 put of one buffer holds a second copy of
+ * it while it runs, and the release compile's largest objects (its dedup index, ~20 MB at 1M
+ * samples, and a step's data files) would then be held twice at the step's busiest moment.
+ * (Small pieces are joined 1 MiB at a time: `coalesce`.)
  */
 export async function putChunks(bucket: R2Bucket, key: string, chunks: Uint8Array[], length: number, options: R2PutOptions = {}): Promise<R2Object> {
   const obj = await streamChunks((body) => bucket.put(key, body, options), chunks, length);
@@ -40,13 +41,44 @@ async function streamChunks<T>(send: (body: ReadableStream) => Promise<T>, chunk
   sent.catch(() => {}); // awaited below; a send that fails mid-write must not go unhandled meanwhile
   const w = writable.getWriter();
   try {
-    for (const c of chunks) await w.write(c);
+    for (const c of coalesce(chunks, COALESCE_BYTES)) await w.write(c);
     await w.close();
   } catch (e) {
     await sent; // the send's own error, when it is why the writes failed
     throw e;
   }
   return sent;
+}
+
+/**
+ * Chunks are written to an R2 body stream in pieces of at least this much: a release file's
+ * chunks are a segment's pieces (24–40 KB), and local R2 took 150 ms for a 5 MiB part written in
+ * 24 KB pieces against 108 ms in 1 MiB ones (measured with Miniflare; copying 5 MiB costs ~1 ms).
+ */
+const COALESCE_BYTES = 1 << 20;
+
+/** The chunks, with runs of small ones copied into buffers of about `size` bytes; large ones as they are. */
+export function* coalesce(chunks: Iterable<Uint8Array>, size: number): Generator<Uint8Array> {
+  let run: Uint8Array[] = [];
+  let bytes = 0;
+  const joined = () => {
+    const out = run.length === 1 ? run[0]! : new Uint8Array(bytes);
+    if (run.length > 1) for (let at = 0, i = 0; i < run.length; at += run[i]!.byteLength, i++) out.set(run[i]!, at);
+    run = [];
+    bytes = 0;
+    return out;
+  };
+  for (const c of chunks) {
+    if (c.byteLength >= size) {
+      if (run.length) yield joined();
+      yield c;
+      continue;
+    }
+    run.push(c);
+    bytes += c.byteLength;
+    if (bytes >= size) yield joined();
+  }
+  if (run.length) yield joined();
 }
 
 /** A buffer as views of at most `size` bytes (no copy), for putChunks. */
