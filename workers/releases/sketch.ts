@@ -402,7 +402,9 @@ export class BottomK {
       if (lo < n && a[lo] === v) continue;
       // New: appended past the sorted prefix the search reads, and sorted in at the next compact.
       this.add(v);
-      if (this.n <= n) return this.merge(sorted.subarray(j + 1)); // add compacted the buffer: search it afresh
+      // If that filled the buffer, add compacted it; when it now holds no more than the prefix
+      // did, the prefix's tail is stale, so the rest is merged into the compacted buffer afresh.
+      if (this.n <= n) return this.merge(sorted.subarray(j + 1));
     }
   }
 
