@@ -15,7 +15,7 @@
 import pako from "pako";
 import { hex } from "../ids";
 import { crc32, crc32Combine } from "./crc32";
-import { MIN_PART_SIZE, ObjectSink, type WrittenObject } from "./object-sink";
+import { concat, MIN_PART_SIZE, ObjectSink, type WrittenObject } from "./object-sink";
 
 export { MIN_PART_SIZE, type WrittenObject };
 
@@ -137,17 +137,6 @@ export class GzipJsonlWriter {
     }
     if (bytes.byteLength) await this.sink.write(bytes);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /** A small object written in one piece (card, stats, manifest), with its size and sha256. */

@@ -62,8 +62,7 @@ export function* coalesce(chunks: Iterable<Uint8Array>, size: number): Generator
   let run: Uint8Array[] = [];
   let bytes = 0;
   const joined = () => {
-    const out = run.length === 1 ? run[0]! : new Uint8Array(bytes);
-    if (run.length > 1) for (let at = 0, i = 0; i < run.length; at += run[i]!.byteLength, i++) out.set(run[i]!, at);
+    const out = concat(run);
     run = [];
     bytes = 0;
     return out;
@@ -79,6 +78,18 @@ export function* coalesce(chunks: Iterable<Uint8Array>, size: number): Generator
     if (bytes >= size) yield joined();
   }
   if (run.length) yield joined();
+}
+
+/** The parts as one buffer; a single part is handed back as it is, not copied. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
 
 /** A buffer as views of at most `size` bytes (no copy), for putChunks. */
