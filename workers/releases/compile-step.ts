@@ -23,6 +23,7 @@ import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
 import { readSegment, readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type Segment, type SegmentHead } from "./segment";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
 import { putChunks, slices } from "./object-sink";
+import { readAhead } from "./read-ahead";
 import { humanRecords, referenceProfile } from "./human";
 import { StatsCollector } from "./stats";
 
@@ -161,10 +162,10 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   if (dd) {
     let handled = 0;
     let last = -1;
-    const more = () => !(stopped = handled >= staging.step_records);
-    for await (const { shard, owned } of ownedShards(env, dataset.id, staging.cursor, staging.high, more)) {
+    // Heads are read a few shards ahead (read-ahead.ts); a step that stops leaves those unused.
+    for await (const [{ shard, owned }, seg] of readAhead(ownedShards(env, dataset.id, staging.cursor, staging.high), (s) => headOf(s.shard, s.owned))) {
+      if ((stopped = handled >= staging.step_records)) break;
       last = shard.id;
-      const seg = await headOf(shard, owned);
       if (seg) {
         segmented.set(shard.id, { meta: seg.meta, keys: new Uint32Array(0), headBytes: seg.headBytes });
         handled += segmentCost(seg);
@@ -201,18 +202,21 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   let lastShard = -1;
   let accepted = 0;
   let keyed = 0;
-  const more = () => dd !== null || !(stopped = handled >= staging.step_records);
+  // With dedup, pass 1 chose the step's shards (up to `end`); without, this pass stops the step.
+  const segmentFor = ({ shard, owned }: { shard: ShardRow; owned: Set<string> }) => {
+    const head = dd ? segmented.get(shard.id) : "whole";
+    return head ? segmentOf(shard, owned, head) : Promise.resolve(null);
+  };
   const allKept = (from: number, n: number) => {
     for (let i = 0; i < n; i++) if (dd!.verdict(from + i) !== KEEP) return false;
     return true;
   };
   try {
-    for await (const { shard, owned } of ownedShards(env, dataset.id, staging.cursor, end, more)) {
+    for await (const [{ shard, owned }, seg] of readAhead(ownedShards(env, dataset.id, staging.cursor, end), segmentFor)) {
+      if (!dd && (stopped = handled >= staging.step_records)) break;
       state.shards++;
       lastShard = shard.id;
       jobIds.add(shard.jobId);
-      const head = dd ? segmented.get(shard.id) : "whole";
-      const seg = head ? await segmentOf(shard, owned, head) : null;
       if (seg && (!dd || allKept(keyed, seg.meta.rows))) {
         // Nothing of this shard is dropped: its rows are copied as the consumer encoded them.
         const c = seg.meta.counts;

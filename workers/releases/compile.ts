@@ -266,17 +266,14 @@ async function claimVersion(env: Env, datasetId: string, now: Date, parentId: st
 /**
  * The dataset's shards in (low, high], in order, each with the tasks that own it: a task that
  * lost its lease may have left records in a shard that is not its own, and those are counted
- * by the shard that owns the task instead. Shards no task owns are skipped.
- *
- * `more(shard)` is asked before each shard is yielded: false ends the walk there, so a compile
- * step stops between shards without opening one it will not read.
+ * by the shard that owns the task instead. Shards no task owns are skipped. A compile step
+ * stops between shards by leaving the walk (the generator's `return`).
  */
 export async function* ownedShards(
   env: Env,
   datasetId: string,
   low: number,
   high: number,
-  more: (shard: ShardRow) => boolean = () => true,
 ): AsyncGenerator<{ shard: ShardRow; owned: Set<string> }> {
   const d1 = db(env);
   let cursor = low;
@@ -300,7 +297,6 @@ export async function* ownedShards(
       for (const t of rows) owners.set(t.shardId!, (owners.get(t.shardId!) ?? new Set()).add(t.id));
     }
     for (const shard of page) {
-      if (!more(shard)) return;
       const owned = owners.get(shard.id);
       if (owned?.size) yield { shard, owned };
     }

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { readAhead } from "./read-ahead";
+
+async function* counting(n: number, log: string[]) {
+  try {
+    for (let i = 0; i < n; i++) {
+      log.push(`pull ${i}`);
+      yield i;
+    }
+  } finally {
+    log.push("closed");
+  }
+}
+
+describe("readAhead", () => {
+  it("yields every item with its result in order, with at most `depth` fetches in flight", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const fetch = async (i: number) => {
+      most = Math.max(most, ++inFlight);
+      // Later items finish first: the order must still be the source's.
+      await new Promise((r) => setTimeout(r, (10 - i) * 2));
+      inFlight--;
+      return i * i;
+    };
+    const out: [number, number][] = [];
+    for await (const pair of readAhead(counting(10, []), fetch, 3)) out.push(pair);
+    expect(out).toEqual(Array.from({ length: 10 }, (_, i) => [i, i * i]));
+    expect(most).toBe(3);
+  });
+
+  it("closes the source when the consumer stops early, and drops the unused results' errors", async () => {
+    const log: string[] = [];
+    const fetch = async (i: number) => {
+      if (i > 0) throw new Error(`unused ${i}`);
+      return i;
+    };
+    for await (const [i] of readAhead(counting(100, log), fetch, 4)) if (i === 0) break;
+    expect(log).toEqual(["pull 0", "pull 1", "pull 2", "pull 3", "closed"]);
+  });
+
+  it("passes on the error of a result the consumer reaches", async () => {
+    const fetch = async (i: number) => {
+      if (i === 2) throw new Error("bad 2");
+      return i;
+    };
+    const seen: number[] = [];
+    await expect(async () => {
+      for await (const [i] of readAhead(counting(5, []), fetch, 2)) seen.push(i);
+    }).rejects.toThrow("bad 2");
+    expect(seen).toEqual([0, 1]);
+  });
+});
