@@ -55,7 +55,11 @@ export interface Staging {
   cursor: number;
   high: number;
   step: number;
-  parent: { version: string; files: ManifestFile[] } | null;
+  /**
+   * The parent's data files (shared), and its filter counts with the shard mark they run to, so
+   * only the new shards' are counted in D1 (both absent in stagings saved before they were kept).
+   */
+  parent: { version: string; files: ManifestFile[]; filters?: Record<string, number>; shard_high?: number } | null;
   /** Cumulative: the parent's state plus every step so far. */
   state: ReleaseState;
   own: ManifestFile[];
@@ -116,7 +120,7 @@ export async function newStaging(
     cursor: base ? parent!.shardHigh : 0,
     high: release.shardHigh,
     step: 0,
-    parent: base ? { version: base.manifest.version, files: base.manifest.files.filter((f) => f.config !== null) } : null,
+    parent: base ? { version: base.manifest.version, files: base.manifest.files.filter((f) => f.config !== null), filters: base.manifest.filters, shard_high: parent!.shardHigh } : null,
     state: base?.state ?? emptyState(),
     own: [],
     seq: {},
@@ -383,8 +387,11 @@ export async function finalize(env: Env, dataset: DatasetRow, staging: Staging, 
     );
   }
 
+  // The parent's filter counts plus the new shards': D1 reads grow with the day's shards, not the dataset's.
+  const p = staging.parent;
+  const carried = p?.filters && p.shard_high !== undefined ? { since: p.shard_high, counts: p.filters } : { since: 0, counts: {} };
   const [filters, recipes, reference] = await Promise.all([
-    filterCounts(env, dataset.id, staging.high),
+    filterCounts(env, dataset.id, carried.since, staging.high).then((fresh) => addCounts(carried.counts, fresh)),
     recipeHashes(env, dataset.id, staging.high),
     dataset.referenceUpload ? referenceProfile(env, dataset.id, dataset.referenceUpload) : Promise.resolve(null),
   ]);
@@ -440,17 +447,24 @@ async function acceptedEstimate(env: Env, datasetId: string, high: number): Prom
   return row?.n ?? 0;
 }
 
-/** Filter counts of the tasks whose records the release holds, summed in D1 rather than here. */
-async function filterCounts(env: Env, datasetId: string, high: number): Promise<Record<string, number>> {
+/** Filter counts of the tasks whose records shards in (low, high] hold, summed in D1 rather than here. */
+async function filterCounts(env: Env, datasetId: string, low: number, high: number): Promise<Record<string, number>> {
   const rows = await env.DB.prepare(
     `SELECT fc.key AS name, sum(fc.value) AS n
        FROM shards s JOIN tasks t ON t.shard_id = s.id AND t.state = 'done', json_each(t.filter_counts) fc
-      WHERE s.dataset_id = ?1 AND s.id <= ?2
+      WHERE s.dataset_id = ?1 AND s.id > ?2 AND s.id <= ?3
       GROUP BY fc.key ORDER BY fc.key`,
   )
-    .bind(datasetId, high)
+    .bind(datasetId, low, high)
     .all<{ name: string; n: number }>();
   return Object.fromEntries(rows.results.map((r) => [r.name, r.n]));
+}
+
+/** `a` plus `b`, keys in order (as the manifest lists them). */
+function addCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const sum: Record<string, number> = { ...a };
+  for (const [k, n] of Object.entries(b)) sum[k] = (sum[k] ?? 0) + n;
+  return Object.fromEntries(Object.entries(sum).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
 }
 
 async function recipeHashes(env: Env, datasetId: string, high: number): Promise<{ sha256: string; jobs: number }[]> {

@@ -47,9 +47,18 @@ describe("incremental releases", () => {
       ["default", "parquet", 2],
     ]);
 
+    expect(first.filters).toEqual({ "math_answer.mismatch": 1, "math_answer.pass": 2 });
+    // Filter counts carry over from the parent: the next compile counts only its new shards'
+    // tasks in D1. A count changed under an already-released shard shows that it is not reread.
+    await db(env).update(schema.tasks).set({ filterCounts: { "math_answer.pass": 99 } }).where(eq(schema.tasks.jobId, job1));
+
     const job2 = await seedJob(ds, "2".repeat(64));
-    await seedShard(ds, job2, [{ status: "accepted" }, { status: "accepted" }, { status: "accepted" }, { status: "failed" }]);
+    await seedShard(ds, job2, [{ status: "accepted" }, { status: "accepted" }, { status: "accepted" }, { status: "failed" }], {
+      filterCounts: { "length.pass": 4, "math_answer.pass": 3 },
+    });
     const second = (await compileRelease(env, ds, { now: DAY2 }))!;
+    expect(second.filters).toEqual({ "length.pass": 4, "math_answer.mismatch": 1, "math_answer.pass": 5 });
+    expect(Object.keys(second.filters)).toEqual(["length.pass", "math_answer.mismatch", "math_answer.pass"]);
     expect(second.parent).toBe(first.version);
     expect(second.changes.from).toBe(first.version);
     expect(second.changes.added.rows).toBe(3);
