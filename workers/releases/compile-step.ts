@@ -23,7 +23,7 @@ import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
 import { readSegment, readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type Segment, type SegmentHead } from "./segment";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
 import { putChunks, slices } from "./object-sink";
-import { readAhead } from "./read-ahead";
+import { readAhead, READ_AHEAD_BYTES } from "./read-ahead";
 import { humanRecords, referenceProfile } from "./human";
 import { StatsCollector } from "./stats";
 
@@ -216,7 +216,9 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
     return true;
   };
   try {
-    for await (const [{ shard, owned }, seg] of readAhead(ownedShards(env, dataset.id, staging.cursor, end), segmentFor)) {
+    // Bodies read ahead are held until copied: bounded by their size too (known from the heads).
+    const bodyBytes = ({ shard }: { shard: ShardRow }) => segmented.get(shard.id)?.meta.body_bytes ?? 0;
+    for await (const [{ shard, owned }, seg] of readAhead(ownedShards(env, dataset.id, staging.cursor, end), segmentFor, { bytes: READ_AHEAD_BYTES, weight: bodyBytes })) {
       if (!dd && (stopped = handled >= staging.step_records)) break;
       state.shards++;
       lastShard = shard.id;
