@@ -16,7 +16,7 @@ import { isPair, toPreferenceRecord, toSftRecord } from "../records";
 import type { Recipe } from "../recipe";
 import { renderCard } from "./card";
 import type { ManifestFile, ReleaseManifest, ReleaseRow } from "./compile";
-import { ownedShards, shardRecords, type ShardRow } from "./compile";
+import { ownedShards, shardRecords, type OwnedShard, type ShardRow } from "./compile";
 import { DataFiles, type Config } from "./data-files";
 import { KEEP, PIECES, StepDedup, type PieceStore } from "./authority";
 import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
@@ -207,7 +207,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   let accepted = 0;
   let keyed = 0;
   // With dedup, pass 1 chose the step's shards (up to `end`); without, this pass stops the step.
-  const segmentFor = ({ shard, owned }: { shard: ShardRow; owned: Set<string> }) => {
+  const segmentFor = ({ shard, owned }: OwnedShard) => {
     const head = dd ? segmented.get(shard.id) : "whole";
     return head ? segmentOf(shard, owned, head) : Promise.resolve(null);
   };
@@ -217,7 +217,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   };
   try {
     // Bodies read ahead are held until copied: bounded by their size too (known from the heads).
-    const bodyBytes = ({ shard }: { shard: ShardRow }) => segmented.get(shard.id)?.meta.body_bytes ?? 0;
+    const bodyBytes = ({ shard }: OwnedShard) => segmented.get(shard.id)?.meta.body_bytes ?? 0;
     for await (const [{ shard, owned }, seg] of readAhead(ownedShards(env, dataset.id, staging.cursor, end), segmentFor, { bytes: READ_AHEAD_BYTES, weight: bodyBytes })) {
       if (!dd && (stopped = handled >= staging.step_records)) break;
       state.shards++;

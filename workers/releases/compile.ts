@@ -75,6 +75,8 @@ export interface CompileOptions {
 }
 
 export type ShardRow = typeof schema.shards.$inferSelect;
+/** A shard with the tasks that own it (`ownedShards`). */
+export type OwnedShard = { shard: ShardRow; owned: Set<string> };
 export type ReleaseRow = typeof schema.releases.$inferSelect;
 
 /** Shard rows fetched from D1 per query while walking a range. */
@@ -274,7 +276,7 @@ export async function* ownedShards(
   datasetId: string,
   low: number,
   high: number,
-): AsyncGenerator<{ shard: ShardRow; owned: Set<string> }> {
+): AsyncGenerator<OwnedShard> {
   const d1 = db(env);
   let cursor = low;
   for (;;) {
