@@ -99,6 +99,23 @@ describe("POST /__bench/seed", () => {
     expect((await seed({ dataset }, { benchRoutes: "1", path: "/__bench/compile" })).status).toBe(409);
   });
 
+  it("POST /__bench/io-floor reads and writes what the compile's steps would, and leaves nothing behind", async () => {
+    const key = await newKey();
+    const dataset = await newDataset(key);
+    expect((await seed({ dataset }, { path: "/__bench/io-floor" })).status).toBe(404);
+    expect((await seed({ dataset, records: 1200, recordBytes: 1024, shards: 4 }, { benchRoutes: "1" })).status).toBe(201);
+    const r = await seed({ dataset, step_rows: 500, rows_per_file: 400 }, { benchRoutes: "1", path: "/__bench/io-floor" });
+    expect(r.status).toBe(200);
+    // Steps of 2 shards (300 rows each, a step ends once it has 500): a head and a body read a
+    // shard; the first step has read two more heads ahead (read again by the second, as in the
+    // compile), and the second step reads the first step's index twice (nine pieces).
+    expect(r.json).toMatchObject({ steps: 2, rows: 1200, gets: 4 * 2 + 2 + 2 * 9 });
+    expect(r.json.bytesRead).toBeGreaterThan(1200 * 200);
+    expect(r.json.bytesPut).toBeGreaterThan(1200 * 100);
+    const ds = await env.DB.prepare(`SELECT id FROM datasets WHERE name = ?1`).bind(dataset).first<{ id: string }>();
+    expect((await env.BUCKET.list({ prefix: `bench/io-floor/${ds!.id}/` })).objects).toEqual([]);
+  });
+
   it("refuses a dataset that does not exist and a malformed body, in the error envelope", async () => {
     const missing = await seed({ dataset: "no-such-dataset-x", records: 1, recordBytes: 1024, shards: 1 }, { benchRoutes: "1" });
     expect(missing.status).toBe(404);

@@ -16,6 +16,7 @@ import { canonicalJson, newId, sha256Hex } from "./ids";
 import { gzipJsonl, type CandidateRecord } from "./records";
 import { compileRelease } from "./releases/compile";
 import { putSegment } from "./releases/segment";
+import { ioFloor } from "./bench-io-floor";
 import { record, SYSTEM, TEACHERS, TextGen } from "./bench-records";
 
 /** What the consumer puts in one task: ~100 candidate slots. */
@@ -70,6 +71,14 @@ benchSeed.post("/__bench/compile", async (c) => {
   if (!ds) throw notFound(`dataset '${dataset}'`);
   const manifest = await compileRelease(c.env, ds);
   return manifest ? c.json(manifest, 201) : c.json(envelope("nothing_to_release", `no new shards in '${dataset}'`), 409);
+});
+
+/** The storage work of a compile without the compile, on the same data (bench-io-floor.ts). */
+benchSeed.post("/__bench/io-floor", async (c) => {
+  const body = z.object({ dataset: z.string(), step_rows: z.number().int().positive().default(250_000), rows_per_file: z.number().int().positive().default(100_000) }).parse(await c.req.json());
+  const ds = await db(c.env).select().from(schema.datasets).where(eq(schema.datasets.name, body.dataset)).get();
+  if (!ds) throw notFound(`dataset '${body.dataset}'`);
+  return c.json(await ioFloor(c.env, ds, { stepRows: body.step_rows, rowsPerFile: body.rows_per_file }));
 });
 
 benchSeed.post("/__bench/seed", async (c) => {

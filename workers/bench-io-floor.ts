@@ -1,0 +1,125 @@
+// Bench-only: the storage work of a release compile without the compile (bench/release's "I/O
+// floor"). Under wrangler dev, local R2 runs in the Worker's own workerd thread, so its reads and
+// writes are part of the compile's wall time; this measures how much, on the same data in the
+// same run. It does what the compile's steps do to R2, in the same order and sizes:
+// - per step of `stepRows` rows, every segment's head (a 32 KiB range read, a second one when
+//   longer), then every body (an exact range read), four reads ahead (read-ahead.ts);
+// - the bodies' gzip and Parquet bytes into data files of `rowsPerFile` rows, through ObjectSink
+//   (multipart parts, sha256);
+// - an index of the compile's size (nine pieces, 20 bytes a sample) read twice and written once.
+// It decides nothing, merges no statistics, and writes no valid file (no gzip header or Parquet
+// footer). It is reached through POST /__bench/io-floor (bench-seed.ts), behind the same gate.
+import { ScalableBloom } from "../filters/dedup";
+import * as keys from "../r2/keys";
+import type { DatasetRow } from "./datasets";
+import type { Env } from "./env";
+import { PIECES } from "./releases/authority";
+import { ownedShards, type OwnedShard } from "./releases/compile";
+import { MIN_PART_SIZE, ObjectSink, putChunks, slices } from "./releases/object-sink";
+import { readAhead, READ_AHEAD_BYTES } from "./releases/read-ahead";
+import { readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type SegmentHead } from "./releases/segment";
+
+export interface IoFloor {
+  steps: number;
+  rows: number;
+  gets: number;
+  bytesRead: number;
+  bytesPut: number;
+  ms: number;
+}
+
+export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number; rowsPerFile: number }): Promise<IoFloor> {
+  const t0 = Date.now();
+  const out: IoFloor = { steps: 0, rows: 0, gets: 0, bytesRead: 0, bytesPut: 0, ms: 0 };
+  const prefix = `bench/io-floor/${ds.id}/${t0}`;
+  const get = async (key: string, range?: R2Range) => {
+    const obj = await env.BUCKET.get(key, range ? { range } : undefined);
+    out.gets++;
+    const bytes = obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+    out.bytesRead += bytes?.byteLength ?? 0;
+    return bytes;
+  };
+  const head = async ({ shard }: OwnedShard): Promise<SegmentHead | null> => {
+    const key = keys.shardSegment(shard.key);
+    const first = await get(key, { offset: 0, length: SEGMENT_HEAD_BYTES });
+    if (!first) return null;
+    const n = readSegmentHead(first) ? null : segmentHeadBytes(first);
+    return readSegmentHead(n !== null && n > first.byteLength ? (await get(key, { offset: 0, length: n }))! : first);
+  };
+
+  // The index the compile keeps: nine pieces sized for every accepted sample (authority.ts).
+  const capacity = (await env.DB.prepare(`SELECT coalesce(sum(accepted), 0) AS n FROM shards WHERE dataset_id = ?1`).bind(ds.id).first<{ n: number }>())?.n ?? 0;
+  const pieces = PIECES.map((p) => {
+    const bloom = p === "exact" ? new ScalableBloom(32, 16, Math.max(1024, capacity)) : new ScalableBloom(16, 8, Math.max(1024, capacity));
+    bloom.add(0, 1);
+    return new Uint8Array(bloom.words() * 4);
+  });
+
+  let files = 0;
+  let sinks: ObjectSink[] | null = null;
+  let fileRows = 0;
+  const closeFiles = async () => {
+    for (const s of sinks ?? []) out.bytesPut += (await s.close()).bytes;
+    sinks = null;
+    fileRows = 0;
+  };
+
+  let cursor = 0;
+  for (let more = true; more; out.steps++) {
+    // Pass 1: the step's heads.
+    const step: { shard: OwnedShard; head: SegmentHead }[] = [];
+    let rows = 0;
+    more = false;
+    for await (const [s, h] of readAhead(ownedShards(env, ds.id, cursor, Number.MAX_SAFE_INTEGER), head)) {
+      if (rows >= opts.stepRows) {
+        more = true;
+        break;
+      }
+      if (!h) continue;
+      step.push({ shard: s, head: { ...h, keys: new Uint32Array(0) } });
+      rows += h.meta.rows;
+      cursor = s.shard.id;
+    }
+    // The index: read for deciding, read again and written for saving (none yet in step 0).
+    for (let read = 0; read < (out.steps ? 2 : 0); read++) for (const p of PIECES) await get(`${prefix}/index/${out.steps - 1}/${p}`);
+    for (const [i, p] of PIECES.entries()) {
+      await putChunks(env.BUCKET, `${prefix}/index/${out.steps}/${p}`, slices(pieces[i]!), pieces[i]!.byteLength);
+      out.bytesPut += pieces[i]!.byteLength;
+    }
+    // Pass 2: the bodies, their bytes into the data files.
+    const byId = new Map(step.map((x) => [x.shard.shard.id, x.head]));
+    const weight = ({ shard }: OwnedShard) => byId.get(shard.id)!.meta.body_bytes;
+    const body = async ({ shard }: OwnedShard) => {
+      const h = byId.get(shard.id)!;
+      const bytes = await get(keys.shardSegment(shard.key), { offset: h.headBytes, length: h.meta.body_bytes });
+      return bytes && readSegmentBody(h, bytes);
+    };
+    async function* listed() {
+      for (const x of step) yield x.shard;
+    }
+    for await (const [, seg] of readAhead(listed(), body, { bytes: READ_AHEAD_BYTES, weight })) {
+      if (!seg) continue;
+      sinks ??= ["jsonl", "parquet"].map((f) => new ObjectSink(env.BUCKET, `${prefix}/data/${files}.${f}`, MIN_PART_SIZE, {}));
+      await sinks[0]!.write(seg.jsonl.bytes);
+      await sinks[1]!.write(seg.parquet.bytes);
+      fileRows += seg.meta.rows;
+      out.rows += seg.meta.rows;
+      if (fileRows >= opts.rowsPerFile) {
+        await closeFiles();
+        files++;
+      }
+    }
+    // A step closes its files, as the compile's steps do.
+    if (sinks) {
+      await closeFiles();
+      files++;
+    }
+  }
+  out.ms = Date.now() - t0;
+  // Leave nothing behind.
+  for (let listed = await env.BUCKET.list({ prefix }); ; listed = await env.BUCKET.list({ prefix, cursor: listed.cursor })) {
+    if (listed.objects.length) await env.BUCKET.delete(listed.objects.map((o) => o.key));
+    if (!listed.truncated) break;
+  }
+  return out;
+}
