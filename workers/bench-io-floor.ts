@@ -8,7 +8,9 @@
 //   (multipart parts, sha256);
 // - an index of the compile's size (nine pieces, 20 bytes a sample) read twice and written once.
 // It decides nothing, merges no statistics, and writes no valid file (no gzip header or Parquet
-// footer). It is reached through POST /__bench/io-floor (bench-seed.ts), behind the same gate.
+// footer). With `least`, it does the least R2 work any compile of the same release needs: each
+// segment read whole in one get, the data files and the index written once. It is reached through
+// POST /__bench/io-floor (bench-seed.ts), behind the same gate.
 import { ScalableBloom } from "../filters/dedup";
 import * as keys from "../r2/keys";
 import type { DatasetRow } from "./datasets";
@@ -17,7 +19,7 @@ import { PIECES } from "./releases/authority";
 import { ownedShards, type OwnedShard } from "./releases/compile";
 import { MIN_PART_SIZE, ObjectSink, putChunks, slices } from "./releases/object-sink";
 import { readAhead, READ_AHEAD_BYTES } from "./releases/read-ahead";
-import { readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type SegmentHead } from "./releases/segment";
+import { readSegment, readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type Segment, type SegmentHead } from "./releases/segment";
 
 export interface IoFloor {
   steps: number;
@@ -28,7 +30,7 @@ export interface IoFloor {
   ms: number;
 }
 
-export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number; rowsPerFile: number }): Promise<IoFloor> {
+export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number; rowsPerFile: number; least?: boolean }): Promise<IoFloor> {
   const t0 = Date.now();
   const out: IoFloor = { steps: 0, rows: 0, gets: 0, bytesRead: 0, bytesPut: 0, ms: 0 };
   const prefix = `bench/io-floor/${ds.id}/${t0}`;
@@ -64,8 +66,37 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     fileRows = 0;
   };
 
+  const writeRows = async (seg: Segment) => {
+    sinks ??= ["jsonl", "parquet"].map((f) => new ObjectSink(env.BUCKET, `${prefix}/data/${files}.${f}`, MIN_PART_SIZE, {}));
+    await sinks[0]!.write(seg.jsonl.bytes);
+    await sinks[1]!.write(seg.parquet.bytes);
+    fileRows += seg.meta.rows;
+    out.rows += seg.meta.rows;
+    if (fileRows >= opts.rowsPerFile) {
+      await closeFiles();
+      files++;
+    }
+  };
+  const putIndex = async (step: number) => {
+    for (const [i, p] of PIECES.entries()) {
+      await putChunks(env.BUCKET, `${prefix}/index/${step}/${p}`, slices(pieces[i]!), pieces[i]!.byteLength);
+      out.bytesPut += pieces[i]!.byteLength;
+    }
+  };
+
+  if (opts.least) {
+    const whole = async ({ shard }: OwnedShard) => {
+      const bytes = await get(keys.shardSegment(shard.key));
+      return bytes && readSegment(bytes);
+    };
+    for await (const [, seg] of readAhead(ownedShards(env, ds.id, 0, Number.MAX_SAFE_INTEGER), whole)) if (seg) await writeRows(seg);
+    await closeFiles();
+    await putIndex(0);
+    out.steps = 1;
+  }
+
   let cursor = 0;
-  for (let more = true; more; out.steps++) {
+  for (let more = !opts.least; more; out.steps++) {
     // Pass 1: the step's heads.
     const step: { shard: OwnedShard; head: SegmentHead }[] = [];
     let rows = 0;
@@ -82,10 +113,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     }
     // The index: read for deciding, read again and written for saving (none yet in step 0).
     for (let read = 0; read < (out.steps ? 2 : 0); read++) for (const p of PIECES) await get(`${prefix}/index/${out.steps - 1}/${p}`);
-    for (const [i, p] of PIECES.entries()) {
-      await putChunks(env.BUCKET, `${prefix}/index/${out.steps}/${p}`, slices(pieces[i]!), pieces[i]!.byteLength);
-      out.bytesPut += pieces[i]!.byteLength;
-    }
+    await putIndex(out.steps);
     // Pass 2: the bodies, their bytes into the data files.
     const byId = new Map(step.map((x) => [x.shard.shard.id, x.head]));
     const weight = ({ shard }: OwnedShard) => byId.get(shard.id)!.meta.body_bytes;
@@ -97,18 +125,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     async function* listed() {
       for (const x of step) yield x.shard;
     }
-    for await (const [, seg] of readAhead(listed(), body, { bytes: READ_AHEAD_BYTES, weight })) {
-      if (!seg) continue;
-      sinks ??= ["jsonl", "parquet"].map((f) => new ObjectSink(env.BUCKET, `${prefix}/data/${files}.${f}`, MIN_PART_SIZE, {}));
-      await sinks[0]!.write(seg.jsonl.bytes);
-      await sinks[1]!.write(seg.parquet.bytes);
-      fileRows += seg.meta.rows;
-      out.rows += seg.meta.rows;
-      if (fileRows >= opts.rowsPerFile) {
-        await closeFiles();
-        files++;
-      }
-    }
+    for await (const [, seg] of readAhead(listed(), body, { bytes: READ_AHEAD_BYTES, weight })) if (seg) await writeRows(seg);
     // A step closes its files, as the compile's steps do.
     if (sinks) {
       await closeFiles();

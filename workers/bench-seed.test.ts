@@ -112,6 +112,10 @@ describe("POST /__bench/seed", () => {
     expect(r.json).toMatchObject({ steps: 2, rows: 1200, gets: 4 * 2 + 2 + 2 * 9 });
     expect(r.json.bytesRead).toBeGreaterThan(1200 * 200);
     expect(r.json.bytesPut).toBeGreaterThan(1200 * 100);
+    // The least any compile needs: one get a shard, the index written once and not read.
+    const least = await seed({ dataset, least: true }, { benchRoutes: "1", path: "/__bench/io-floor" });
+    expect(least.json).toMatchObject({ steps: 1, rows: 1200, gets: 4 });
+    expect(least.json.bytesPut).toBeLessThan(r.json.bytesPut);
     const ds = await env.DB.prepare(`SELECT id FROM datasets WHERE name = ?1`).bind(dataset).first<{ id: string }>();
     expect((await env.BUCKET.list({ prefix: `bench/io-floor/${ds!.id}/` })).objects).toEqual([]);
   });

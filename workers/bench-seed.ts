@@ -75,10 +75,12 @@ benchSeed.post("/__bench/compile", async (c) => {
 
 /** The storage work of a compile without the compile, on the same data (bench-io-floor.ts). */
 benchSeed.post("/__bench/io-floor", async (c) => {
-  const body = z.object({ dataset: z.string(), step_rows: z.number().int().positive().default(250_000), rows_per_file: z.number().int().positive().default(100_000) }).parse(await c.req.json());
+  const body = z
+    .object({ dataset: z.string(), step_rows: z.number().int().positive().default(250_000), rows_per_file: z.number().int().positive().default(100_000), least: z.boolean().default(false) })
+    .parse(await c.req.json());
   const ds = await db(c.env).select().from(schema.datasets).where(eq(schema.datasets.name, body.dataset)).get();
   if (!ds) throw notFound(`dataset '${body.dataset}'`);
-  return c.json(await ioFloor(c.env, ds, { stepRows: body.step_rows, rowsPerFile: body.rows_per_file }));
+  return c.json(await ioFloor(c.env, ds, { stepRows: body.step_rows, rowsPerFile: body.rows_per_file, least: body.least }));
 });
 
 benchSeed.post("/__bench/seed", async (c) => {
