@@ -36,3 +36,6 @@ export const releaseStaging = (datasetId: string, releaseId: string) => `dataset
 /** One per step: a redelivered step must continue from the index before it, never its own partial one. */
 export const releaseStagingIndexBase = (datasetId: string, releaseId: string, step: number) => `${releaseStagingIndexPrefix(datasetId, releaseId)}${step}.`;
 export const releaseStagingIndexPrefix = (datasetId: string, releaseId: string) => `datasets/${datasetId}/index/staging-${releaseId}.dedup-`;
+
+/** Bench-only scratch objects of one I/O floor run (workers/bench-io-floor.ts), removed when it ends. */
+export const benchIoFloorPrefix = (datasetId: string, run: number) => `bench/io-floor/${datasetId}/${run}/`;

@@ -33,7 +33,7 @@ export interface IoFloor {
 export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number; rowsPerFile: number; least?: boolean }): Promise<IoFloor> {
   const t0 = Date.now();
   const out: IoFloor = { steps: 0, rows: 0, gets: 0, bytesRead: 0, bytesPut: 0, ms: 0 };
-  const prefix = `bench/io-floor/${ds.id}/${t0}`;
+  const prefix = keys.benchIoFloorPrefix(ds.id, t0);
   const get = async (key: string, range?: R2Range) => {
     const obj = await env.BUCKET.get(key, range ? { range } : undefined);
     out.gets++;
@@ -67,7 +67,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
   };
 
   const writeRows = async (seg: Segment) => {
-    sinks ??= ["jsonl", "parquet"].map((f) => new ObjectSink(env.BUCKET, `${prefix}/data/${files}.${f}`, MIN_PART_SIZE, {}));
+    sinks ??= ["jsonl", "parquet"].map((f) => new ObjectSink(env.BUCKET, `${prefix}data/${files}.${f}`, MIN_PART_SIZE, {}));
     await sinks[0]!.write(seg.jsonl.bytes);
     await sinks[1]!.write(seg.parquet.bytes);
     fileRows += seg.meta.rows;
@@ -79,7 +79,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
   };
   const putIndex = async (step: number) => {
     for (const [i, p] of PIECES.entries()) {
-      await putChunks(env.BUCKET, `${prefix}/index/${step}/${p}`, slices(pieces[i]!), pieces[i]!.byteLength);
+      await putChunks(env.BUCKET, `${prefix}index/${step}/${p}`, slices(pieces[i]!), pieces[i]!.byteLength);
       out.bytesPut += pieces[i]!.byteLength;
     }
   };
@@ -112,7 +112,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
       cursor = s.shard.id;
     }
     // The index: read for deciding, read again and written for saving (none yet in step 0).
-    for (let read = 0; read < (out.steps ? 2 : 0); read++) for (const p of PIECES) await get(`${prefix}/index/${out.steps - 1}/${p}`);
+    for (let read = 0; read < (out.steps ? 2 : 0); read++) for (const p of PIECES) await get(`${prefix}index/${out.steps - 1}/${p}`);
     await putIndex(out.steps);
     // Pass 2: the bodies, their bytes into the data files.
     const byId = new Map(step.map((x) => [x.shard.shard.id, x.head]));
