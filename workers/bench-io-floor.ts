@@ -11,15 +11,14 @@
 // footer). With `least`, it does the least R2 work any compile of the same release needs: each
 // segment read whole in one get, the data files and the index written once. It is reached through
 // POST /__bench/io-floor (bench-seed.ts), behind the same gate.
-import { ScalableBloom } from "../filters/dedup";
 import * as keys from "../r2/keys";
 import type { DatasetRow } from "./datasets";
 import type { Env } from "./env";
-import { PIECES } from "./releases/authority";
+import { bloomOf, PIECES } from "./releases/authority";
 import { ownedShards, type OwnedShard } from "./releases/compile";
 import { MIN_PART_SIZE, ObjectSink, putChunks, slices } from "./releases/object-sink";
 import { readAhead, READ_AHEAD_BYTES } from "./releases/read-ahead";
-import { readSegment, readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type Segment, type SegmentHead } from "./releases/segment";
+import { fetchSegmentHead, readSegment, readSegmentBody, type Segment, type SegmentHead } from "./releases/segment";
 
 export interface IoFloor {
   steps: number;
@@ -41,19 +40,13 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     out.bytesRead += bytes?.byteLength ?? 0;
     return bytes;
   };
-  const head = async ({ shard }: OwnedShard): Promise<SegmentHead | null> => {
-    const key = keys.shardSegment(shard.key);
-    const first = await get(key, { offset: 0, length: SEGMENT_HEAD_BYTES });
-    if (!first) return null;
-    const n = readSegmentHead(first) ? null : segmentHeadBytes(first);
-    return readSegmentHead(n !== null && n > first.byteLength ? (await get(key, { offset: 0, length: n }))! : first);
-  };
+  const head = ({ shard }: OwnedShard) => fetchSegmentHead((range) => get(keys.shardSegment(shard.key), range));
 
   // The index the compile keeps: nine pieces sized for every accepted sample (authority.ts).
   const capacity = (await env.DB.prepare(`SELECT coalesce(sum(accepted), 0) AS n FROM shards WHERE dataset_id = ?1`).bind(ds.id).first<{ n: number }>())?.n ?? 0;
   const pieces = PIECES.map((p) => {
-    const bloom = p === "exact" ? new ScalableBloom(32, 16, Math.max(1024, capacity)) : new ScalableBloom(16, 8, Math.max(1024, capacity));
-    bloom.add(0, 1);
+    const bloom = bloomOf(p, Math.max(1024, capacity));
+    bloom.add(0, 1); // a piece's first layer opens with its first key
     return new Uint8Array(bloom.words() * 4);
   });
 

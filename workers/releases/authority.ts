@@ -25,7 +25,7 @@ export const PIECES = ["exact", ...Array.from({ length: BANDS }, (_, b) => `band
 const EXACT_BIT = 1 << BANDS;
 
 /** Bloom parameters per piece: exact keys get 32 bits and 16 hashes, band keys 16 and 8 (filters/dedup.ts). */
-const bloomOf = (piece: string, capacity: number) => (piece === "exact" ? new ScalableBloom(32, 16, capacity) : new ScalableBloom(16, 8, capacity));
+export const bloomOf = (piece: string, capacity: number) => (piece === "exact" ? new ScalableBloom(32, 16, capacity) : new ScalableBloom(16, 8, capacity));
 
 /** A stored piece, or an empty one; `words` is the buffer it was read from, reused when written back. */
 function readPiece(piece: string, bytes: Uint8Array | null, capacity: number): { bloom: ScalableBloom; words: Uint32Array | null } {

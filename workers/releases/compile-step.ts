@@ -20,7 +20,7 @@ import { ownedShards, shardRecords, type OwnedShard, type ShardRow } from "./com
 import { DataFiles, type Config } from "./data-files";
 import { KEEP, PIECES, StepDedup, type PieceStore } from "./authority";
 import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
-import { readSegment, readSegmentBody, readSegmentHead, SEGMENT_HEAD_BYTES, segmentHeadBytes, type Segment, type SegmentHead } from "./segment";
+import { fetchSegmentHead, readSegment, readSegmentBody, type Segment, type SegmentHead } from "./segment";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
 import { putChunks, slices } from "./object-sink";
 import { readAhead, READ_AHEAD_BYTES } from "./read-ahead";
@@ -330,14 +330,7 @@ async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guar
   let seg: SegmentHead | null;
   if (what === "head") {
     // The first pass needs only the head: a range read, and a second one if it is longer.
-    let prefix = await bytesOf({ offset: 0, length: SEGMENT_HEAD_BYTES });
-    if (!prefix) return null;
-    seg = readSegmentHead(prefix);
-    const n = seg ? null : segmentHeadBytes(prefix);
-    if (n !== null && n > prefix.byteLength) {
-      prefix = await bytesOf({ offset: 0, length: n });
-      seg = prefix && readSegmentHead(prefix);
-    }
+    seg = await fetchSegmentHead(bytesOf);
   } else if (what === "whole") {
     const bytes = await bytesOf();
     seg = bytes && readSegment(bytes);

@@ -162,6 +162,21 @@ export function readSegmentHead(bytes: Uint8Array): SegmentHead | null {
 }
 
 /**
+ * A segment's head through `read` (a range read of the segment object): a SEGMENT_HEAD_BYTES
+ * prefix, and a second, exact read when the head is longer. Null when there is no segment or it
+ * is not one.
+ */
+export async function fetchSegmentHead(read: (range: { offset: number; length: number }) => Promise<Uint8Array | null>): Promise<SegmentHead | null> {
+  const prefix = await read({ offset: 0, length: SEGMENT_HEAD_BYTES });
+  if (!prefix) return null;
+  const head = readSegmentHead(prefix);
+  const n = head ? null : segmentHeadBytes(prefix);
+  if (n === null || n <= prefix.byteLength) return head;
+  const whole = await read({ offset: 0, length: n });
+  return whole && readSegmentHead(whole);
+}
+
+/**
  * How long the head is, from a prefix that holds at least the meta: for a head longer than the
  * prefix read. Null when the bytes are not a segment or do not hold its meta.
  */
