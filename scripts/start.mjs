@@ -248,9 +248,12 @@ async function devKey(admin) {
     }
   }
   let lastErr;
-  for (let attempt = 1; attempt <= 5; attempt++) {
+  // Short tries: wrangler dev sometimes holds a request unanswered until another one arrives
+  // (BENCHMARKS.md, "wrangler dev stalls a long chain"); the next try is that other request. A
+  // held first try may still create a key: a spare "dev" key, never the one saved.
+  for (let attempt = 1; attempt <= 6; attempt++) {
     try {
-      const body = await client(BASE_URL, admin).post("/v1/keys", { name: "dev" });
+      const body = await client(BASE_URL, admin).post("/v1/keys", { name: "dev" }, { timeoutMs: 15_000 });
       if (!body?.key) throw new Error(`POST /v1/keys returned no key: ${JSON.stringify(body)}`);
       return { key: body.key, created: true };
     } catch (err) {
