@@ -16,6 +16,7 @@ import type { DatasetRow } from "./datasets";
 import type { Env } from "./env";
 import { bloomOf, PIECES } from "./releases/authority";
 import { ownedShards, type OwnedShard } from "./releases/compile";
+import { acceptedEstimate } from "./releases/compile-step";
 import { MIN_PART_SIZE, ObjectSink, putChunks, slices } from "./releases/object-sink";
 import { readAhead, READ_AHEAD_BYTES } from "./releases/read-ahead";
 import { fetchSegmentHead, readSegment, readSegmentBody, type Segment, type SegmentHead } from "./releases/segment";
@@ -43,7 +44,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
   const head = ({ shard }: OwnedShard) => fetchSegmentHead((range) => get(keys.shardSegment(shard.key), range));
 
   // The index the compile keeps: nine pieces sized for every accepted sample (authority.ts).
-  const capacity = (await env.DB.prepare(`SELECT coalesce(sum(accepted), 0) AS n FROM shards WHERE dataset_id = ?1`).bind(ds.id).first<{ n: number }>())?.n ?? 0;
+  const capacity = await acceptedEstimate(env, ds.id, Number.MAX_SAFE_INTEGER);
   const pieces = PIECES.map((p) => {
     const bloom = bloomOf(p, Math.max(1024, capacity));
     bloom.add(0, 1); // a piece's first layer opens with its first key
@@ -53,10 +54,13 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
   let files = 0;
   let sinks: ObjectSink[] | null = null;
   let fileRows = 0;
+  /** Ends the open pair of files, if any; the next pair gets the next number. */
   const closeFiles = async () => {
-    for (const s of sinks ?? []) out.bytesPut += (await s.close()).bytes;
+    if (!sinks) return;
+    for (const s of sinks) out.bytesPut += (await s.close()).bytes;
     sinks = null;
     fileRows = 0;
+    files++;
   };
 
   const writeRows = async (seg: Segment) => {
@@ -65,10 +69,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     await sinks[1]!.write(seg.parquet.bytes);
     fileRows += seg.meta.rows;
     out.rows += seg.meta.rows;
-    if (fileRows >= opts.rowsPerFile) {
-      await closeFiles();
-      files++;
-    }
+    if (fileRows >= opts.rowsPerFile) await closeFiles();
   };
   const putIndex = async (step: number) => {
     for (const [i, p] of PIECES.entries()) {
@@ -120,10 +121,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     }
     for await (const [, seg] of readAhead(listed(), body, { bytes: READ_AHEAD_BYTES, weight })) if (seg) await writeRows(seg);
     // A step closes its files, as the compile's steps do.
-    if (sinks) {
-      await closeFiles();
-      files++;
-    }
+    await closeFiles();
   }
   out.ms = Date.now() - t0;
   // Leave nothing behind.

@@ -437,7 +437,8 @@ async function releaseRecipes(env: Env, datasetId: string, high: number): Promis
   return rows.results.map((r) => JSON.parse(r.recipe) as Recipe);
 }
 
-async function acceptedEstimate(env: Env, datasetId: string, high: number): Promise<number> {
+/** Accepted records in the dataset's shards up to `high`: what sizes a new dedup index. */
+export async function acceptedEstimate(env: Env, datasetId: string, high: number): Promise<number> {
   const row = await env.DB.prepare(`SELECT coalesce(sum(accepted), 0) AS n FROM shards WHERE dataset_id = ?1 AND id <= ?2`).bind(datasetId, high).first<{ n: number }>();
   return row?.n ?? 0;
 }
