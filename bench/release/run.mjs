@@ -48,7 +48,7 @@
 // (local R2 keeps each object's bytes as one blob file) and gunzipped. Their raw JSONL is then
 // compressed at level 6 twice, each on one core: by `gzip -6` itself (GNU gzip, the tool the
 // goal names, over one file of all of it) and by node's zlib (one shard at a time). The two are
-// not the same code: GNU gzip has its own deflate, and on this text zlib runs ~1.4× faster. Each
+// not the same code: GNU gzip has its own deflate, and on this text zlib runs ~2× faster. Each
 // one's MB/s divided into the compile's is a ratio (goal ≥ 0.5×); both are reported.
 //
 // Incremental: `--increment-pct` (1%) more records are seeded and a second release compiled: its
