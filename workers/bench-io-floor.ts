@@ -6,7 +6,8 @@
 //   longer), then every body (an exact range read), four reads ahead (read-ahead.ts);
 // - the bodies' gzip and Parquet bytes into data files of `rowsPerFile` rows, through ObjectSink
 //   (multipart parts, sha256);
-// - an index of the compile's size (nine pieces, 20 bytes a sample) read twice and written once.
+// - the dedup index in layers of the compile's size (nine pieces each, 32 bits a key): every layer
+//   so far read, then one new layer written, per step (authority.ts).
 // It decides nothing, merges no statistics, and writes no valid file (no gzip header or Parquet
 // footer). With `least`, it does the least R2 work any compile of the same release needs: each
 // segment read whole in one get, the data files and the index written once. It is reached through
@@ -14,7 +15,7 @@
 import * as keys from "../r2/keys";
 import type { DatasetRow } from "./datasets";
 import type { Env } from "./env";
-import { bloomOf, PIECES } from "./releases/authority";
+import { LAYER_CAPACITY, layerBloomOf, PIECES } from "./releases/authority";
 import { ownedShards, type OwnedShard } from "./releases/compile";
 import { acceptedEstimate } from "./releases/compile-step";
 import { MIN_PART_SIZE, ObjectSink, putChunks, slices } from "./releases/object-sink";
@@ -43,13 +44,18 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
   };
   const head = ({ shard }: OwnedShard) => fetchSegmentHead((range) => get(keys.shardSegment(shard.key), range));
 
-  // The index the compile keeps: nine pieces sized for every accepted sample (authority.ts).
+  // A layer of the index the compile keeps: nine pieces, each sized as a new layer is (authority.ts).
   const capacity = await acceptedEstimate(env, ds.id, Number.MAX_SAFE_INTEGER);
+  let room = 0;
   const pieces = PIECES.map((p) => {
-    const bloom = bloomOf(p, Math.max(1024, capacity));
+    const bloom = layerBloomOf(p, Math.min(LAYER_CAPACITY, Math.max(1024, capacity)));
     bloom.add(0, 1); // a piece's first layer opens with its first key
+    room = bloom.layers[0]!.capacity;
     return new Uint8Array(bloom.words() * 4);
   });
+  /** Layers written so far, and samples in the last. */
+  let layers = 0;
+  let open = 0;
 
   let files = 0;
   let sinks: ObjectSink[] | null = null;
@@ -71,11 +77,16 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     out.rows += seg.meta.rows;
     if (fileRows >= opts.rowsPerFile) await closeFiles();
   };
-  const putIndex = async (step: number) => {
+  /** Adds `rows` samples as a step does: into the last layer, read again and rewritten, while it has room, or else a new one. */
+  const saveLayer = async (rows: number) => {
+    const into = layers && open + rows <= room ? layers - 1 : layers;
+    if (into < layers) for (const p of PIECES) await get(`${prefix}index/${into}/${p}`);
     for (const [i, p] of PIECES.entries()) {
-      await putChunks(env.BUCKET, `${prefix}index/${step}/${p}`, slices(pieces[i]!), pieces[i]!.byteLength);
+      await putChunks(env.BUCKET, `${prefix}index/${into}/${p}`, slices(pieces[i]!), pieces[i]!.byteLength);
       out.bytesPut += pieces[i]!.byteLength;
     }
+    open = into < layers ? open + rows : rows;
+    layers = into + 1;
   };
 
   if (opts.least) {
@@ -85,7 +96,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
     };
     for await (const [, seg] of readAhead(ownedShards(env, ds.id, 0, Number.MAX_SAFE_INTEGER), whole)) if (seg) await writeRows(seg);
     await closeFiles();
-    await putIndex(0);
+    for (let left = out.rows; left > 0; left -= room) await saveLayer(Math.min(room, left));
     out.steps = 1;
   }
 
@@ -105,9 +116,9 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
       rows += h.meta.rows;
       cursor = s.shard.id;
     }
-    // The index: read for deciding, read again and written for saving (none yet in step 0).
-    for (let read = 0; read < (out.steps ? 2 : 0); read++) for (const p of PIECES) await get(`${prefix}index/${out.steps - 1}/${p}`);
-    await putIndex(out.steps);
+    // The index: every layer so far read for deciding (none in step 0), then the step's samples saved.
+    for (const p of PIECES) for (let l = 0; l < layers; l++) await get(`${prefix}index/${l}/${p}`);
+    await saveLayer(rows);
     // Pass 2: the bodies, their bytes into the data files.
     const byId = new Map(step.map((x) => [x.shard.shard.id, x.head]));
     const weight = ({ shard }: OwnedShard) => byId.get(shard.id)!.meta.body_bytes;

@@ -108,7 +108,8 @@ describe("POST /__bench/seed", () => {
     expect(r.status).toBe(200);
     // Steps of 2 shards (300 rows each, a step ends once it has 500): a head and a body read a
     // shard; the first step has read two more heads ahead (read again by the second, as in the
-    // compile), and the second step reads the first step's index twice (nine pieces).
+    // compile), and the second step reads the first step's index layer (nine pieces) to decide,
+    // and again to add to it (it has room for 2,048).
     expect(r.json).toMatchObject({ steps: 2, rows: 1200, gets: 4 * 2 + 2 + 2 * 9 });
     expect(r.json.bytesRead).toBeGreaterThan(1200 * 200);
     expect(r.json.bytesPut).toBeGreaterThan(1200 * 100);

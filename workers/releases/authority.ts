@@ -1,17 +1,19 @@
 // The release compile's dedup authority for one step, without ever holding the whole dataset's
-// index. The index (Bloom filters over every released sample's keys: 20 bytes a sample, ~20 MB at
-// 1M) is stored in pieces, exact keys and one piece per LSH band, and a step goes:
+// index. The index (Bloom filters over every released sample's keys) is stored in layers, oldest
+// first, and each layer in nine pieces: exact keys and one per LSH band. A step goes:
 //
 // 1. `add`: the keys of each accepted record of the step, in release order (72 bytes each);
-// 2. `decide`: each piece is read in turn and checked against every key (what was released
-//    before), then the records are decided in order against that and against the step's own
-//    earlier records (first occurrence wins): keep, exact or near duplicate;
-// 3. `save`: each piece is read again, the kept records' keys added, and written back; the
-//    keys are then let go, and only the verdicts (a byte a record) stay.
+// 2. `decide`: each piece of each layer is read in turn and checked against every key (what was
+//    released before), then the records are decided in order against that and against the step's
+//    own earlier records (first occurrence wins): keep, exact or near duplicate;
+// 3. `save`: the kept records' keys go into the last layer when it has room for all of them (that
+//    layer is read again and written anew), or else into a new layer. The keys are then let go,
+//    and only the verdicts (a byte a record) stay.
 //
-// So a step holds one piece (≤ 4 MB at 1M samples) plus its own keys, and the compile reads
-// its shards twice: once for the keys, once to write what was kept (compile-step.ts). Every
-// step reads the whole index twice and writes it once, so steps are large (250,000 rows).
+// A full layer is never read for saving nor written again, and a release lists its parent's
+// layers instead of copying them. So what a step writes grows with the step, not the dataset
+// (at most one layer: 10 MB), and what it holds is one piece of one layer (≤ 2 MB) plus its keys.
+// Every step still reads every layer once, to decide.
 import { KEY_WORDS, ScalableBloom, sampleKeys, toU32 } from "../../filters/dedup";
 import { BANDS, requiredBands } from "../../filters/minhash";
 
@@ -24,12 +26,44 @@ export const NEAR = 2;
 export const PIECES = ["exact", ...Array.from({ length: BANDS }, (_, b) => `band-${b}`)];
 const EXACT_BIT = 1 << BANDS;
 
-/** Bloom parameters per piece: exact keys get 32 bits and 16 hashes, band keys 16 and 8 (filters/dedup.ts). */
+/**
+ * Bloom parameters of the step's own pieces (its records against each other): exact keys get 32
+ * bits and 16 hashes, band keys 16 and 8 (filters/dedup.ts).
+ */
 export const bloomOf = (piece: string, capacity: number) => (piece === "exact" ? new ScalableBloom(32, 16, capacity) : new ScalableBloom(16, 8, capacity));
 
+/**
+ * Bloom parameters of a stored layer's pieces, chosen so that checking a key against many layers
+ * stays accurate: a key is a false positive if any layer says so. Band keys get 32 bits and 8
+ * hashes (~6e-6 a full layer; 16 bits gave ~4e-4 a piece), exact keys 64 bits and 16 hashes
+ * (~3e-11). So forty layers (10M samples) flag a record by chance less often than one
+ * dataset-sized index of the old 16-bit band pieces did: even where a single agreeing band makes
+ * a near duplicate (thresholds under ~0.75), ~2e-3 against ~4e-3.
+ */
+export const layerBloomOf = (piece: string, capacity: number) => (piece === "exact" ? new ScalableBloom(64, 16, capacity) : new ScalableBloom(32, 8, capacity));
+
+/** Samples a new layer holds (unless one step keeps more): a band piece of it is 1 MB, the exact piece 2 MB. */
+export const LAYER_CAPACITY = 262_144;
+
+/** One stored layer: a piece per `PIECES` entry under `base`, holding `count` samples, room for `capacity`. */
+export interface IndexLayer {
+  base: string;
+  count: number;
+  capacity: number;
+}
+
+/** A stored authority index: its layers, oldest first. Only the last may take more samples. */
+export interface AuthorityIndex {
+  v: 2;
+  layers: IndexLayer[];
+}
+
+/** A layer piece the index lists but storage does not have. */
+export class MissingLayerError extends Error {}
+
 /** A stored piece, or an empty one; `words` is the buffer it was read from, reused when written back. */
-function readPiece(piece: string, bytes: Uint8Array | null, capacity: number): { bloom: ScalableBloom; words: Uint32Array | null } {
-  const bloom = bloomOf(piece, capacity);
+function readPiece(piece: string, bytes: Uint8Array | null): { bloom: ScalableBloom; words: Uint32Array | null } {
+  const bloom = layerBloomOf(piece, 0);
   if (!bytes) return { bloom, words: null };
   const words = toU32(bytes);
   if (bloom.read(words, 0) !== words.length) throw new Error(`dedup index piece ${piece} is corrupt`);
@@ -44,9 +78,10 @@ function pieceBytes(p: { bloom: ScalableBloom; words: Uint32Array | null }): Uin
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-export interface PieceStore {
-  load(piece: string): Promise<Uint8Array | null>;
-  store(piece: string, bytes: Uint8Array): Promise<void>;
+/** Where layer pieces live: `base` is a layer's, `piece` one of `PIECES`. */
+export interface LayerStore {
+  load(base: string, piece: string): Promise<Uint8Array | null>;
+  store(base: string, piece: string, bytes: Uint8Array): Promise<void>;
 }
 
 /**
@@ -64,7 +99,7 @@ export class StepDedup {
 
   constructor(
     private readonly opts: { near: number | false; exact: boolean },
-    /** Expected samples in the whole index: sizes a piece that does not exist yet. */
+    /** Expected samples in the whole index: sizes a new layer, up to LAYER_CAPACITY. */
     private readonly capacity: number,
   ) {
     this.needBands = opts.near ? requiredBands(opts.near) : Infinity;
@@ -106,21 +141,27 @@ export class StepDedup {
     }
   }
 
-  /** Decides every added record, reading the stored pieces one at a time. */
-  async decide(from: PieceStore | null): Promise<void> {
+  /**
+   * Decides every added record, reading the stored pieces one at a time. A piece the index lists
+   * but storage lacks throws MissingLayerError before anything is decided.
+   */
+  async decide(from: { index: AuthorityIndex; store: LayerStore } | null): Promise<void> {
     const n = this.n;
     // What was released before: bit b for band b, EXACT_BIT for the exact key.
     const prior = new Uint16Array(n);
     if (from) {
+      const { index, store } = from;
       for (const [p, piece] of PIECES.entries()) {
-        const bytes = await from.load(piece);
-        if (!bytes) continue;
-        const { bloom } = readPiece(piece, bytes, this.capacity);
         const bit = p === 0 ? EXACT_BIT : 1 << (p - 1);
         const w = p === 0 ? 0 : 2 * p; // word offset of this piece's key in a record's keys
-        this.each((k, at, i) => {
-          if (bloom.has(k[at + w]!, k[at + w + 1]!)) prior[i]! |= bit;
-        });
+        for (const layer of index.layers) {
+          const bytes = await store.load(layer.base, piece);
+          if (!bytes) throw new MissingLayerError(`dedup index layer ${layer.base} has no ${piece} piece`);
+          const { bloom } = readPiece(piece, bytes);
+          this.each((k, at, i) => {
+            if (bloom.has(k[at + w]!, k[at + w + 1]!)) prior[i]! |= bit;
+          });
+        }
       }
     }
     // This step's own earlier records, in small Blooms of the same accuracy as the stored ones.
@@ -148,19 +189,36 @@ export class StepDedup {
   }
 
   /**
-   * Adds the kept records' keys to every piece (read from `from`, or new) and writes them to
-   * `to`. The keys are let go afterwards: only the verdicts are needed to write the files.
+   * Stores the kept records' keys and returns the index with them: in the last layer when it has
+   * room for all of them (read again and written under `baseOf(its number)`), or else in a new
+   * layer (`baseOf(layers.length)`). Other layers are listed as they were. The keys are let go
+   * afterwards: only the verdicts are needed to write the files.
    */
-  async save(from: PieceStore | null, to: PieceStore): Promise<void> {
+  async save(index: AuthorityIndex | null, store: LayerStore, baseOf: (layer: number) => string): Promise<AuthorityIndex> {
     if (!this.verdicts) throw new Error("StepDedup.save before decide");
     const verdicts = this.verdicts;
-    for (const [p, piece] of PIECES.entries()) {
-      const stored = readPiece(piece, from ? await from.load(piece) : null, this.capacity);
-      this.each((k, at, i) => {
-        if (verdicts[i] === KEEP) stored.bloom.add(k[at + 2 * p]!, k[at + 2 * p + 1]!);
-      });
-      await to.store(piece, pieceBytes(stored));
+    const layers = [...(index?.layers ?? [])];
+    let kept = 0;
+    for (const v of verdicts) if (v === KEEP) kept++;
+    if (kept > 0) {
+      const last = layers[layers.length - 1];
+      const open = last && last.count + kept <= last.capacity ? last : null;
+      const into = open ? layers.length - 1 : layers.length;
+      const base = baseOf(into);
+      let capacity = 0;
+      for (const [p, piece] of PIECES.entries()) {
+        const layer = open ? readPiece(piece, await store.load(open.base, piece)) : { bloom: layerBloomOf(piece, Math.max(kept, Math.min(LAYER_CAPACITY, this.capacity))), words: null };
+        if (open && !layer.words) throw new MissingLayerError(`dedup index layer ${open.base} has no ${piece} piece`);
+        this.each((k, at, i) => {
+          if (verdicts[i] === KEEP) layer.bloom.add(k[at + 2 * p]!, k[at + 2 * p + 1]!);
+        });
+        // Exact and band pieces hold the same samples: the smaller room is the layer's.
+        capacity = p === 0 ? layer.bloom.layers[0]!.capacity : Math.min(capacity, layer.bloom.layers[0]!.capacity);
+        await store.store(base, piece, pieceBytes(layer));
+      }
+      layers[into] = { base, count: (open?.count ?? 0) + kept, capacity };
     }
     this.chunks = [];
+    return { v: 2, layers };
   }
 }

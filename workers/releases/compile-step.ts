@@ -2,8 +2,8 @@
 //
 // A compile walks the shards new since the parent release. A step reads shards until it has
 // handled `stepRecords` records, closes the data files it wrote, and saves where it got to in R2
-// (the staging object: counts, file list, mergeable stats; and the dedup authority index, in
-// pieces under a key of the step's own: authority.ts). So a day
+// (the staging object: counts, file list, mergeable stats, and the layers of the dedup authority
+// index: authority.ts). So a day
 // with a million new records becomes a chain of bounded invocations instead of one that would
 // exceed the CPU limit, and every step's memory is bounded the same way. The last step mixes in
 // human rows, checks the human share, and writes stats.json, the card, the next release's state
@@ -18,7 +18,7 @@ import { renderCard } from "./card";
 import type { ManifestFile, ReleaseManifest, ReleaseRow } from "./compile";
 import { ownedShards, shardRecords, type OwnedShard, type ShardRow } from "./compile";
 import { DataFiles, type Config } from "./data-files";
-import { KEEP, PIECES, StepDedup, type PieceStore } from "./authority";
+import { KEEP, PIECES, StepDedup, type AuthorityIndex, type LayerStore } from "./authority";
 import { releaseGuards, type ReleaseGuards, type Removed } from "./guards";
 import { fetchSegmentHead, readSegment, readSegmentBody, type Segment, type SegmentHead } from "./segment";
 import { MIN_PART_SIZE, putSmall } from "./gzip-writer";
@@ -66,8 +66,8 @@ export interface Staging {
   seq: Partial<Record<Config, number>>;
   added: { rows: number; human_rows: number; pairs: number; rejected: number };
   removed_now: Removed;
-  /** The authority dedup index to continue from, as a key prefix of its pieces (the parent release's, then the last step's); null: none yet. */
-  index_key: string | null;
+  /** The authority dedup index to continue from (the parent release's, then the last step's); null: none yet. */
+  index: AuthorityIndex | null;
   rows_per_file: number;
   part_size: number;
   step_records: number;
@@ -109,9 +109,8 @@ export async function newStaging(
   // An incremental compile starts from its parent's saved state and shares its data files. A
   // parent without state (compiled before releases were incremental) means a full compile.
   const base = parent ? await loadParent(env, dataset, parent) : null;
-  // The parent's index is read in place by the first step, never copied.
-  const indexBase = base ? keys.dedupReleaseIndexBase(dataset.id, base.manifest.version) : null;
-  const seed = indexBase ? await env.BUCKET.head(keys.authorityPiece(indexBase, PIECES[0]!)) : null;
+  // The parent's index layers are read in place, never copied.
+  const index = base ? await releaseIndex(env, dataset.id, base.manifest.version) : null;
   return {
     v: 1,
     release_id: release.id,
@@ -126,7 +125,7 @@ export async function newStaging(
     seq: {},
     added: { rows: 0, human_rows: 0, pairs: 0, rejected: 0 },
     removed_now: zero(),
-    index_key: seed ? indexBase : null,
+    index,
     rows_per_file: Math.max(1, opts.rowsPerFile ?? DEFAULT_ROWS_PER_FILE),
     part_size: opts.partSize ?? MIN_PART_SIZE,
     step_records: Math.max(1, opts.stepRecords ?? DEFAULT_STEP_RECORDS),
@@ -147,7 +146,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   const state = staging.state;
   const guards = await releaseGuards(env, dataset.id, await releaseRecipes(env, dataset.id, staging.high));
   const dd = guards.dedup ? new StepDedup(guards.dedup, Math.max(1024, await acceptedEstimate(env, dataset.id, staging.high))) : null;
-  const from = staging.index_key ? pieceStore(env, staging.index_key) : null;
+  const store = layerStore(env);
   // A shard's segment stands in for it when it was checked as this compile checks (segment.ts).
   const headOf = (shard: ShardRow, owned: Set<string>) => usableSegment(env, shard, owned, guards, dataset.releaseRejected, "head");
   const segmentOf = (shard: ShardRow, owned: Set<string>, head: SegmentHead | "whole") => usableSegment(env, shard, owned, guards, dataset.releaseRejected, head) as Promise<Segment | null>;
@@ -162,7 +161,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
    * holds those): pass 2 reads the rest of the segment, and copies it if nothing of it was dropped.
    */
   const segmented = new Map<number, SegmentHead>();
-  let indexBase: string | null = null;
+  let index: AuthorityIndex | null = null;
   if (dd) {
     let handled = 0;
     let last = -1;
@@ -188,14 +187,21 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
       }
     }
     if (stopped) end = last;
-    await dd.decide(from);
+    await dd.decide(staging.index && { index: staging.index, store });
     // The index is saved before the files are written, so the step's keys are let go before
-    // the files' parts are buffered. The last step writes the release's own index (the next
-    // release starts from it); earlier steps write one for the step after them, under keys of
-    // their own, so a step delivered again still continues from the index before it.
-    indexBase = stopped ? keys.releaseStagingIndexBase(dataset.id, staging.release_id, staging.step + 1) : keys.dedupReleaseIndexBase(dataset.id, staging.version);
-    written.push(...PIECES.map((p) => keys.authorityPiece(indexBase!, p)));
-    await dd.save(from, pieceStore(env, indexBase));
+    // the files' parts are buffered. A layer this step writes is named after the step: a step
+    // delivered again reads the layers its staging lists, never its own, and writes the same
+    // bytes under the same names. The last step also writes the list of layers, which the next
+    // release starts from.
+    index = await dd.save(staging.index, store, (layer) => {
+      const base = keys.authorityLayerBase(dataset.id, staging.version, staging.step, layer);
+      written.push(...PIECES.map((p) => keys.authorityPiece(base, p)));
+      return base;
+    });
+    if (!stopped) {
+      written.push(keys.authorityIndex(dataset.id, staging.version));
+      await env.BUCKET.put(keys.authorityIndex(dataset.id, staging.version), JSON.stringify(index));
+    }
   }
 
   // Pass 2 (the only pass without dedup): the same shards again, writing what stays.
@@ -296,7 +302,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
   staging.own.push(...files.files.map((f) => ({ path: f.path, config: f.config, format: f.format, rows: f.rows, bytes: f.bytes, sha256: f.sha256, stored_in: staging.version })));
   staging.seq = files.nextSeq();
   staging.step++;
-  if (indexBase) staging.index_key = indexBase;
+  if (index) staging.index = index;
   return !stopped;
 }
 
@@ -304,7 +310,7 @@ export async function runStep(env: Env, dataset: DatasetRow, staging: Staging, w
  * A segment's records weigh this much of a step's `step_records`: copying them costs about a
  * tenth of reading a shard's (bench/release), and what a step holds for them is their dedup keys
  * (72 bytes a row: 18 MB for the 250,000 rows of a default step). Fewer, larger steps matter
- * because each step reads and writes the whole dedup index once more.
+ * because each step reads every layer of the dedup index once more, to decide.
  */
 const SEGMENT_RECORD_COST = 0.1;
 const segmentCost = (seg: SegmentHead) => {
@@ -352,17 +358,29 @@ async function usableSegment(env: Env, shard: ShardRow, owned: Set<string>, guar
   return fits ? seg : null;
 }
 
-/** The pieces of an authority index under `base` in R2 (authority.ts). */
-export function pieceStore(env: Env, base: string): PieceStore {
+/** Layer pieces of authority indexes in R2 (authority.ts). */
+export function layerStore(env: Env): LayerStore {
   return {
-    async load(piece) {
+    async load(base, piece) {
       const obj = await env.BUCKET.get(keys.authorityPiece(base, piece));
       return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
     },
-    async store(piece, bytes) {
+    async store(base, piece, bytes) {
       await putChunks(env.BUCKET, keys.authorityPiece(base, piece), slices(bytes), bytes.byteLength);
     },
   };
+}
+
+/**
+ * A published release's authority index, or null when it has none (compiled without dedup). A
+ * release compiled before the index had layers kept its pieces whole under its index base: read
+ * as one full layer.
+ */
+export async function releaseIndex(env: Env, datasetId: string, version: string): Promise<AuthorityIndex | null> {
+  const obj = await env.BUCKET.get(keys.authorityIndex(datasetId, version));
+  if (obj) return obj.json<AuthorityIndex>();
+  const base = keys.dedupReleaseIndexBase(datasetId, version);
+  return (await env.BUCKET.head(keys.authorityPiece(base, PIECES[0]!))) ? { v: 2, layers: [{ base, count: 0, capacity: 0 }] } : null;
 }
 
 /** The last step: checks, stats, card, the next release's state, then the manifest (which publishes). */

@@ -13,7 +13,7 @@ import { intVar, type Env } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { gunzipJsonl, type ShardLine } from "../records";
-import { PIECES } from "./authority";
+import { MissingLayerError, PIECES } from "./authority";
 import { DEFAULT_STEP_RECORDS, finalize, newStaging, runStep, type Staging } from "./compile-step";
 import type { Config, Format } from "./data-files";
 import type { Removed } from "./guards";
@@ -190,19 +190,12 @@ async function runSteps(env: Env, dataset: DatasetRow, release: ReleaseRow, stag
   const written: string[] = [];
   try {
     for (;;) {
-      const before = staging.index_key;
       const ended = await runStep(env, dataset, staging, written);
-      // The index the step continued from is not needed once the step is saved (in-memory chains save nothing).
-      const spent = before?.startsWith(keys.releaseStagingIndexPrefix(dataset.id, release.id)) && before !== staging.index_key ? PIECES.map((p) => keys.authorityPiece(before, p)) : null;
       if (ended) break;
-      if (!chain) {
-        if (spent) await env.BUCKET.delete(spent);
-        continue;
-      }
+      if (!chain) continue;
       // Optimistic concurrency: of two deliveries of one step, only the first to save goes on.
       const saved = await env.BUCKET.put(keys.releaseStaging(dataset.id, release.id), JSON.stringify(staging), etag ? { onlyIf: { etagMatches: etag } } : {});
       if (!saved) return { version: release.version, status: "compiling" };
-      if (spent) await env.BUCKET.delete(spent);
       await env.TASKS.send({ kind: "compile", dataset_id: dataset.id, release_id: release.id, step: staging.step } satisfies TaskMessage, { contentType: "json" });
       return { version: release.version, status: "compiling" };
     }
@@ -216,10 +209,20 @@ async function runSteps(env: Env, dataset: DatasetRow, release: ReleaseRow, stag
         publishedAt: Date.now(),
       })
       .where(and(eq(schema.releases.id, release.id), eq(schema.releases.status, "compiling")));
-    if (staging.index_key) await foldDedupIndex(env, dataset.id).catch((e) => console.error("dedup index fold failed", e));
-    await env.BUCKET.delete([keys.releaseStaging(dataset.id, release.id), ...(await stagingIndexes(env, dataset.id, release.id))]);
+    if (staging.index) await foldDedupIndex(env, dataset.id).catch((e) => console.error("dedup index fold failed", e));
+    // A layer that a later step added to was written anew: its earlier versions are spent. They
+    // are removed only now, so a step delivered twice never finds a layer it reads gone.
+    const listed = new Set(staging.index?.layers.flatMap((l) => PIECES.map((p) => keys.authorityPiece(l.base, p))));
+    const spent = (await releaseLayers(env, dataset.id, release.version)).filter((k) => !listed.has(k));
+    await env.BUCKET.delete([keys.releaseStaging(dataset.id, release.id), ...spent]);
     return manifest;
   } catch (e) {
+    // A queued step delivered twice: if the other delivery went on and the compile ended, this
+    // one can find a layer its staging lists already removed. It stops, and leaves the compile
+    // as the other left it.
+    if (e instanceof MissingLayerError && etag !== null && (await env.BUCKET.head(keys.releaseStaging(dataset.id, release.id)))?.etag !== etag) {
+      return { version: release.version, status: "compiling" };
+    }
     await fail(env, dataset, release, staging, written, e);
     throw e;
   }
@@ -230,15 +233,19 @@ async function fail(env: Env, dataset: DatasetRow, release: ReleaseRow, staging:
   const message = String((e as Error)?.message ?? e).slice(0, 1000);
   await db(env).update(schema.releases).set({ status: "failed", error: message }).where(eq(schema.releases.id, release.id));
   const own = (staging?.own ?? []).map((f) => keys.releaseFile(dataset.name, release.version, f.path));
-  const indexes = await stagingIndexes(env, dataset.id, release.id).catch(() => []);
-  const all = [...new Set([...written, ...own, keys.releaseStaging(dataset.id, release.id), ...indexes])];
+  const layers = await releaseLayers(env, dataset.id, release.version).catch(() => []);
+  const all = [...new Set([...written, ...own, keys.releaseStaging(dataset.id, release.id), keys.authorityIndex(dataset.id, release.version), ...layers])];
   for (let i = 0; i < all.length; i += 1000) await env.BUCKET.delete(all.slice(i, i + 1000)).catch(() => {});
 }
 
-/** The per-step dedup indexes a compile has left in R2 (normally one: the last step's). */
-async function stagingIndexes(env: Env, datasetId: string, releaseId: string): Promise<string[]> {
-  const listed = await env.BUCKET.list({ prefix: keys.releaseStagingIndexPrefix(datasetId, releaseId), limit: 1000 });
-  return listed.objects.map((o) => o.key);
+/** Every layer piece a release's compile has written to R2 (authority.ts), whichever step wrote it. */
+async function releaseLayers(env: Env, datasetId: string, version: string): Promise<string[]> {
+  const prefix = keys.authorityLayerPrefix(datasetId, version);
+  const out: string[] = [];
+  for (let listed = await env.BUCKET.list({ prefix }); ; listed = await env.BUCKET.list({ prefix, cursor: listed.cursor })) {
+    out.push(...listed.objects.map((o) => o.key));
+    if (!listed.truncated) return out;
+  }
 }
 
 /** `YYYY-MM-DD`, or `YYYY-MM-DD.N` when that day already has releases; the unique index arbitrates races. */

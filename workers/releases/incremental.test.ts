@@ -10,6 +10,7 @@ import { db, schema } from "../db";
 import { storeUpload } from "../uploads";
 import { COMPILE_LEASE_MS, compileRelease, startRelease, type ReleaseManifest } from "./compile";
 import { newStaging, runStep, type Staging } from "./compile-step";
+import { PIECES } from "./authority";
 import { newId } from "../ids";
 import { readJsonlGz, seedDataset, seedJob, seedKey, seedShard, sha256OfBytes } from "./test-seed";
 
@@ -173,6 +174,41 @@ describe("incremental releases", () => {
     expect(inline.changes.shared_files.length).toBe(jsonl.length * 2);
   });
 
+  it("keeps the dedup index in layers: a step writes only the layer it adds to, and a release leaves only the ones it lists", async () => {
+    const { keyId } = await seedKey();
+    const ds = await seedDataset(keyId);
+    const dedup = { filters: [{ type: "dedup", near: 0.8, exact: true, on: "completion" }] };
+    const job = await seedJob(ds, "6".repeat(64), dedup);
+    const words = (i: number) => Array.from({ length: 30 }, (_, w) => `v${i}y${w * 7 + i}`).join(" ");
+    for (let s = 0; s < 3; s++) await seedShard(ds, job, [0, 1].map((k) => ({ status: "accepted" as const, completion: words(s * 2 + k) })));
+    const layersOf = async (version: string) => (await env.BUCKET.list({ prefix: keys.authorityLayerPrefix(ds.id, version) })).objects.map((o) => o.key).sort();
+    const indexOf = async (version: string) => (await env.BUCKET.get(keys.authorityIndex(ds.id, version)))!.json<{ layers: { base: string; count: number }[] }>();
+
+    // Three steps, each adding to the one small layer (written anew by each): only the last version is left.
+    const first = (await compileRelease(env, ds, { now: DAY1, stepRecords: 2 }))!;
+    expect(first.counts.rows).toBe(6);
+    const index1 = await indexOf(first.version);
+    expect(index1.layers).toEqual([{ base: keys.authorityLayerBase(ds.id, first.version, 2, 0), count: 6, capacity: 1024 }]);
+    expect(await layersOf(first.version)).toEqual(PIECES.map((p) => keys.authorityPiece(index1.layers[0]!.base, p)).sort());
+
+    // The next release adds to that layer under its own prefix; the parent's stays as published.
+    const etags = await Promise.all(PIECES.map(async (p) => (await env.BUCKET.head(keys.authorityPiece(index1.layers[0]!.base, p)))!.etag));
+    await seedShard(ds, job, [{ status: "accepted", completion: words(0) }, { status: "accepted", completion: words(50) }]);
+    const second = (await compileRelease(env, ds, { now: DAY2 }))!;
+    expect(second.changes.removed_at_compile.dedup_exact).toBe(1);
+    expect((await indexOf(second.version)).layers).toEqual([{ base: keys.authorityLayerBase(ds.id, second.version, 0, 0), count: 7, capacity: 1024 }]);
+    expect(await indexOf(first.version)).toEqual(index1);
+    expect(await Promise.all(PIECES.map(async (p) => (await env.BUCKET.head(keys.authorityPiece(index1.layers[0]!.base, p)))!.etag))).toEqual(etags);
+
+    // A compile that fails after a step saved a layer leaves none behind.
+    await seedShard(ds, job, [{ status: "accepted", completion: words(60) }, { status: "accepted", completion: words(61) }]);
+    await seedShard(ds, job, [{ status: "accepted" }], { putObject: false });
+    const DAY3 = new Date("2026-11-26T03:00:00Z");
+    await expect(compileRelease(env, ds, { now: DAY3, stepRecords: 2 })).rejects.toThrow(/missing from R2/);
+    expect(await layersOf("2026-11-26")).toEqual([]);
+    expect(await env.BUCKET.head(keys.authorityIndex(ds.id, "2026-11-26"))).toBeNull();
+  });
+
   it("a step delivered again after it saved its index, but not its staging, keeps the same records", async () => {
     // Queue delivery is at-least-once: a step that crashed after writing its dedup index must not,
     // when it runs again, find its own records in that index and drop them as duplicates.
@@ -193,8 +229,8 @@ describe("incremental releases", () => {
     expect(first.added.rows).toBe(4);
     expect(again.added.rows).toBe(4);
     expect(again.removed_now).toEqual({ decontaminate: 0, dedup_exact: 0, dedup_near: 0 });
-    expect(again.index_key).toBe(first.index_key);
-    expect(again.index_key).not.toBe(saved.index_key);
+    expect(again.index).toEqual(first.index);
+    expect(again.index).not.toEqual(saved.index);
   });
 
   it("refuses a second compile of the same samples while the first makes progress, and supersedes one that stopped", async () => {

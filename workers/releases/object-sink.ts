@@ -24,8 +24,8 @@ export interface WrittenObject {
 /**
  * Puts an object given as pieces through a FixedLengthStream, so R2 gets a known length without
  * the pieces being joined into one buffer first: an R2 put of one buffer holds a second copy of
- * it while it runs, and the release compile's largest objects (its dedup index, ~20 MB at 1M
- * samples, and a step's data files) would then be held twice at the step's busiest moment.
+ * it while it runs, and the release compile's largest objects (a step's data files, and its
+ * dedup index pieces) would then be held twice at the step's busiest moment.
  * (Small pieces are joined 1 MiB at a time: `coalesce`.)
  */
 export async function putChunks(bucket: R2Bucket, key: string, chunks: Uint8Array[], length: number, options: R2PutOptions = {}): Promise<R2Object> {
