@@ -54,6 +54,7 @@
  */
 import { z } from "zod";
 import * as keys from "../r2/keys";
+import { deleteKeys, listKeys } from "../r2/bulk";
 import type { Env } from "../workers/env";
 import { defineFilter } from "./define";
 import { agreeingBands, BANDS, bandKeys, estimateJaccard, requiredBands, SHINGLE, signatureOf, similarityFromBands } from "./minhash";
@@ -366,15 +367,8 @@ export const FOLD_EVERY = 32;
 const stamp = () => String(Date.now()).padStart(13, "0");
 
 async function listIndex(env: Env, datasetId: string): Promise<{ snapshots: string[]; deltas: string[] }> {
-  const snapshots: string[] = [];
-  const deltas: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await env.BUCKET.list({ prefix: keys.dedupIndexPrefix(datasetId), cursor, limit: 1000 });
-    for (const o of page.objects) (o.key.includes("/snap-") ? snapshots : o.key.includes("/delta-") ? deltas : []).push(o.key);
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return { snapshots: snapshots.sort(), deltas: deltas.sort() };
+  const listed = await listKeys(env.BUCKET, keys.dedupIndexPrefix(datasetId));
+  return { snapshots: listed.filter((k) => k.includes("/snap-")).sort(), deltas: listed.filter((k) => k.includes("/delta-")).sort() };
 }
 
 export interface LoadedDedupIndex {
@@ -420,7 +414,7 @@ export async function loadDedupIndex(env: Env, datasetId: string, opts: DedupInd
 export async function writeDedupSnapshot(env: Env, datasetId: string, index: DatasetDedupIndex, obsolete: string[] = []): Promise<string> {
   const key = keys.dedupSnapshot(datasetId, `${stamp()}-${crypto.randomUUID()}`);
   await env.BUCKET.put(key, index.serialize(), { customMetadata: { samples: String(index.samples) } });
-  for (let i = 0; i < obsolete.length; i += 1000) await env.BUCKET.delete(obsolete.slice(i, i + 1000)).catch(() => {});
+  await deleteKeys(env.BUCKET, obsolete, { bestEffort: true });
   return key;
 }
 

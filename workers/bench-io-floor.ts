@@ -12,6 +12,7 @@
 // footer). With `least`, it does the least R2 work any compile of the same release needs: each
 // segment read whole in one get, the data files and the index written once. It is reached through
 // POST /__bench/io-floor (bench-seed.ts), behind the same gate.
+import { deleteKeys, listKeys } from "../r2/bulk";
 import * as keys from "../r2/keys";
 import type { DatasetRow } from "./datasets";
 import type { Env } from "./env";
@@ -136,9 +137,6 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
   }
   out.ms = Date.now() - t0;
   // Leave nothing behind.
-  for (let listed = await env.BUCKET.list({ prefix }); ; listed = await env.BUCKET.list({ prefix, cursor: listed.cursor })) {
-    if (listed.objects.length) await env.BUCKET.delete(listed.objects.map((o) => o.key));
-    if (!listed.truncated) break;
-  }
+  await deleteKeys(env.BUCKET, await listKeys(env.BUCKET, prefix));
   return out;
 }

@@ -5,6 +5,7 @@ import type { Env } from "./env";
 import { ApiError } from "./errors";
 import { newId } from "./ids";
 import * as keys from "../r2/keys";
+import { deleteKeys } from "../r2/bulk";
 
 /** Input i lives in chunk i / ROWS_PER_CHUNK; task sizes divide this so a task reads one chunk. */
 export const ROWS_PER_CHUNK = 200;
@@ -107,7 +108,7 @@ export async function storeUpload(
   } catch (e) {
     // All or nothing: remove what was written before the bad row.
     const written = Array.from({ length: chunks }, (_, i) => keys.uploadChunk(id, i));
-    for (let i = 0; i < written.length; i += 1000) await env.BUCKET.delete(written.slice(i, i + 1000));
+    await deleteKeys(env.BUCKET, written);
     throw e;
   }
 }

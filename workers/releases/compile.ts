@@ -7,6 +7,7 @@ import { and, asc, desc, eq, gt, inArray, lte, sql } from "drizzle-orm";
 import { foldDedupIndex } from "../../filters/dedup";
 import type { TaskMessage } from "../../queues/task";
 import * as keys from "../../r2/keys";
+import { deleteKeys, listKeys } from "../../r2/bulk";
 import type { DatasetRow } from "../datasets";
 import { db, schema } from "../db";
 import { intVar, type Env } from "../env";
@@ -213,8 +214,8 @@ async function runSteps(env: Env, dataset: DatasetRow, release: ReleaseRow, stag
     // A layer that a later step added to was written anew: its earlier versions are spent. They
     // are removed only now, so a step delivered twice never finds a layer it reads gone.
     const listed = new Set(staging.index?.layers.flatMap((l) => PIECES.map((p) => keys.authorityPiece(l.base, p))));
-    const spent = (await releaseLayers(env, dataset.id, release.version)).filter((k) => !listed.has(k));
-    await env.BUCKET.delete([keys.releaseStaging(dataset.id, release.id), ...spent]);
+    const spent = [keys.releaseStaging(dataset.id, release.id), ...(await releaseLayers(env, dataset.id, release.version)).filter((k) => !listed.has(k))];
+    await deleteKeys(env.BUCKET, spent);
     return manifest;
   } catch (e) {
     // A queued step delivered twice: if the other delivery went on and the compile ended, this
@@ -235,17 +236,12 @@ async function fail(env: Env, dataset: DatasetRow, release: ReleaseRow, staging:
   const own = (staging?.own ?? []).map((f) => keys.releaseFile(dataset.name, release.version, f.path));
   const layers = await releaseLayers(env, dataset.id, release.version).catch(() => []);
   const all = [...new Set([...written, ...own, keys.releaseStaging(dataset.id, release.id), keys.authorityIndex(dataset.id, release.version), ...layers])];
-  for (let i = 0; i < all.length; i += 1000) await env.BUCKET.delete(all.slice(i, i + 1000)).catch(() => {});
+  await deleteKeys(env.BUCKET, all, { bestEffort: true });
 }
 
 /** Every layer piece a release's compile has written to R2 (authority.ts), whichever step wrote it. */
-async function releaseLayers(env: Env, datasetId: string, version: string): Promise<string[]> {
-  const prefix = keys.authorityLayerPrefix(datasetId, version);
-  const out: string[] = [];
-  for (let listed = await env.BUCKET.list({ prefix }); ; listed = await env.BUCKET.list({ prefix, cursor: listed.cursor })) {
-    out.push(...listed.objects.map((o) => o.key));
-    if (!listed.truncated) return out;
-  }
+function releaseLayers(env: Env, datasetId: string, version: string): Promise<string[]> {
+  return listKeys(env.BUCKET, keys.authorityLayerPrefix(datasetId, version));
 }
 
 /** `YYYY-MM-DD`, or `YYYY-MM-DD.N` when that day already has releases; the unique index arbitrates races. */
