@@ -13,5 +13,4 @@ describe("listKeys and deleteKeys: many objects, in R2's pages", () => {
     expect(await listKeys(env.BUCKET, prefix)).toEqual([]);
     expect(await listKeys(env.BUCKET, `${prefix.slice(0, -1)}-other/`)).toHaveLength(1);
   });
-
 });
