@@ -72,11 +72,22 @@ describe("StepDedup: the compile's dedup authority, one index piece at a time", 
     ]);
     expect((await env.BUCKET.head(keys.authorityPiece(first.layers[0]!.base, "exact")))!.etag).toBe(written!.etag);
 
-    // Both layers count: a record of each is an exact duplicate, a new one is kept.
-    const day3 = new StepDedup({ near: 0.85, exact: true }, 1);
-    for (const t of [text(105), text(155), text(500)]) day3.add(t);
-    await day3.decide({ index: second, store });
-    expect([0, 1, 2].map((i) => day3.verdict(i))).toEqual([EXACT, EXACT, KEEP]);
+    // Both layers count: a record of each is an exact duplicate, a near copy of each is near, a
+    // new one is kept. The same whether a step checks the layers in one pass or one at a time.
+    const day3 = async () => {
+      const d = new StepDedup({ near: 0.85, exact: true }, 1);
+      for (const t of [text(105), text(155), near(110), near(150), text(500)]) d.add(t);
+      await d.decide({ index: second, store });
+      return [0, 1, 2, 3, 4].map((i) => d.verdict(i));
+    };
+    expect(await day3()).toEqual([EXACT, EXACT, NEAR, NEAR, KEEP]);
+    const held = StepDedup.decideBytes;
+    StepDedup.decideBytes = 1;
+    try {
+      expect(await day3()).toEqual([EXACT, EXACT, NEAR, NEAR, KEEP]);
+    } finally {
+      StepDedup.decideBytes = held;
+    }
     // Nothing kept: the index is as it was, and nothing is written.
     const day4 = new StepDedup({ near: 0.85, exact: true }, 1);
     day4.add(text(105));

@@ -61,9 +61,12 @@ export interface AuthorityIndex {
 /** A layer piece the index lists but storage does not have. */
 export class MissingLayerError extends Error {}
 
-/** A stored piece, or an empty one; `words` is the buffer it was read from, reused when written back. */
-function readPiece(piece: string, bytes: Uint8Array | null): { bloom: ScalableBloom; words: Uint32Array | null } {
-  const bloom = layerBloomOf(piece, 0);
+/**
+ * A stored piece, or an empty one; `words` is the buffer it was read from, reused when written
+ * back. Given `into`, the piece's layers are added to that Bloom's.
+ */
+function readPiece(piece: string, bytes: Uint8Array | null, into: ScalableBloom | null = null): { bloom: ScalableBloom; words: Uint32Array | null } {
+  const bloom = into ?? layerBloomOf(piece, 0);
   if (!bytes) return { bloom, words: null };
   const words = toU32(bytes);
   if (bloom.read(words, 0) !== words.length) throw new Error(`dedup index piece ${piece} is corrupt`);
@@ -91,6 +94,12 @@ export interface LayerStore {
 const CHUNK_ROWS = 8192;
 
 export class StepDedup {
+  /**
+   * The most bytes of one piece's layers a step holds at once to decide: four layers' band pieces
+   * (1 MiB and a header each), or two layers' exact pieces. Fewer passes over the keys, for no
+   * more memory than the old whole index's largest piece at 1M (4 MiB). Tests lower it.
+   */
+  static decideBytes = 4.5 * 2 ** 20;
   private chunks: Uint32Array[] = [];
   private n = 0;
   private verdicts: Uint8Array | null = null;
@@ -154,14 +163,27 @@ export class StepDedup {
       for (const [p, piece] of PIECES.entries()) {
         const bit = p === 0 ? EXACT_BIT : 1 << (p - 1);
         const w = p === 0 ? 0 : 2 * p; // word offset of this piece's key in a record's keys
-        for (const layer of index.layers) {
-          const bytes = await store.load(layer.base, piece);
-          if (!bytes) throw new MissingLayerError(`dedup index layer ${layer.base} has no ${piece} piece`);
-          const { bloom } = readPiece(piece, bytes);
+        // A piece's layers are checked together, as many as fit `decideBytes`: one pass over the
+        // keys for all of them, as one ScalableBloom reading each layer in turn.
+        let held: ScalableBloom | null = null;
+        let bytesHeld = 0;
+        const check = () => {
+          const bloom = held;
+          if (!bloom) return;
           this.each((k, at, i) => {
             if (bloom.has(k[at + w]!, k[at + w + 1]!)) prior[i]! |= bit;
           });
+          held = null;
+          bytesHeld = 0;
+        };
+        for (const layer of index.layers) {
+          const bytes = await store.load(layer.base, piece);
+          if (!bytes) throw new MissingLayerError(`dedup index layer ${layer.base} has no ${piece} piece`);
+          if (bytesHeld && bytesHeld + bytes.byteLength > StepDedup.decideBytes) check();
+          held = readPiece(piece, bytes, held).bloom;
+          bytesHeld += bytes.byteLength;
         }
+        check();
       }
     }
     // This step's own earlier records, in small Blooms of the same accuracy as the stored ones.
