@@ -12,7 +12,8 @@
 //
 // A full layer is never read for saving nor written again, and a release lists its parent's
 // layers instead of copying them. So what a step writes grows with the step, not the dataset
-// (at most one layer: 10 MB), and what it holds is one piece of one layer (≤ 2 MB) plus its keys.
+// (at most one layer: 10 MB), and what it holds is at most 4.5 MiB of one piece's layers (to
+// decide) plus its keys.
 // Every step still reads every layer once, to decide.
 import { KEY_WORDS, ScalableBloom, sampleKeys, toU32 } from "../../filters/dedup";
 import { BANDS, requiredBands } from "../../filters/minhash";
