@@ -187,7 +187,8 @@ export class StepDedup {
         check();
       }
     }
-    // This step's own earlier records, in small Blooms of the same accuracy as the stored ones.
+    // This step's own earlier records, in small Blooms sized for the step (bloomOf): one step's
+    // pieces, never many, so the stored layers' extra bits are not needed here.
     const mine = PIECES.map((piece) => bloomOf(piece, Math.max(1024, n)));
     const verdicts = new Uint8Array(n);
     this.each((k, at, i) => {
