@@ -16,7 +16,7 @@ import { deleteKeys, listKeys } from "../r2/bulk";
 import * as keys from "../r2/keys";
 import type { DatasetRow } from "./datasets";
 import type { Env } from "./env";
-import { LAYER_CAPACITY, layerBloomOf, PIECES } from "./releases/authority";
+import { layerBloomOf, newLayerCapacity, PIECES } from "./releases/authority";
 import { ownedShards, type OwnedShard } from "./releases/compile";
 import { acceptedEstimate } from "./releases/compile-step";
 import { MIN_PART_SIZE, ObjectSink, putChunks, slices } from "./releases/object-sink";
@@ -49,7 +49,7 @@ export async function ioFloor(env: Env, ds: DatasetRow, opts: { stepRows: number
   const capacity = await acceptedEstimate(env, ds.id, Number.MAX_SAFE_INTEGER);
   let room = 0;
   const pieces = PIECES.map((p) => {
-    const bloom = layerBloomOf(p, Math.min(LAYER_CAPACITY, Math.max(1024, capacity)));
+    const bloom = layerBloomOf(p, newLayerCapacity(0, Math.max(1024, capacity)));
     bloom.add(0, 1); // a piece's first layer opens with its first key
     room = bloom.layers[0]!.capacity;
     return new Uint8Array(bloom.words() * 4);

@@ -13,8 +13,7 @@
 // A full layer is never read for saving nor written again, and a release lists its parent's
 // layers instead of copying them. So what a step writes grows with the step, not the dataset
 // (at most one layer: 10 MB), and what it holds is at most 4.5 MiB of one piece's layers (to
-// decide) plus its keys.
-// Every step still reads every layer once, to decide.
+// decide) plus its keys. Every step still reads every layer once, to decide.
 import { KEY_WORDS, ScalableBloom, sampleKeys, toU32 } from "../../filters/dedup";
 import { BANDS, requiredBands } from "../../filters/minhash";
 
@@ -46,6 +45,9 @@ export const layerBloomOf = (piece: string, capacity: number) => (piece === "exa
 /** Samples a new layer holds (unless one step keeps more): a band piece of it is 1 MB, the exact piece 2 MB. */
 export const LAYER_CAPACITY = 262_144;
 
+/** Room a new layer is made with: the index's expected size up to LAYER_CAPACITY, and never less than the `kept` samples it takes now. */
+export const newLayerCapacity = (kept: number, expected: number) => Math.max(kept, Math.min(LAYER_CAPACITY, expected));
+
 /** One stored layer: a piece per `PIECES` entry under `base`, holding `count` samples, room for `capacity`. */
 export interface IndexLayer {
   base: string;
@@ -61,6 +63,13 @@ export interface AuthorityIndex {
 
 /** A layer piece the index lists but storage does not have. */
 export class MissingLayerError extends Error {}
+
+/** A piece of a layer the index lists: storage must have it. */
+async function loadListed(store: LayerStore, base: string, piece: string): Promise<Uint8Array> {
+  const bytes = await store.load(base, piece);
+  if (!bytes) throw new MissingLayerError(`dedup index layer ${base} has no ${piece} piece`);
+  return bytes;
+}
 
 /**
  * A stored piece, or an empty one; `words` is the buffer it was read from, reused when written
@@ -178,8 +187,7 @@ export class StepDedup {
           bytesHeld = 0;
         };
         for (const layer of index.layers) {
-          const bytes = await store.load(layer.base, piece);
-          if (!bytes) throw new MissingLayerError(`dedup index layer ${layer.base} has no ${piece} piece`);
+          const bytes = await loadListed(store, layer.base, piece);
           if (bytesHeld && bytesHeld + bytes.byteLength > StepDedup.decideBytes) check();
           held = readPiece(piece, bytes, held).bloom;
           bytesHeld += bytes.byteLength;
@@ -231,8 +239,7 @@ export class StepDedup {
       const base = baseOf(into);
       let capacity = 0;
       for (const [p, piece] of PIECES.entries()) {
-        const layer = open ? readPiece(piece, await store.load(open.base, piece)) : { bloom: layerBloomOf(piece, Math.max(kept, Math.min(LAYER_CAPACITY, this.capacity))), words: null };
-        if (open && !layer.words) throw new MissingLayerError(`dedup index layer ${open.base} has no ${piece} piece`);
+        const layer = open ? readPiece(piece, await loadListed(store, open.base, piece)) : { bloom: layerBloomOf(piece, newLayerCapacity(kept, this.capacity)), words: null };
         this.each((k, at, i) => {
           if (verdicts[i] === KEEP) layer.bloom.add(k[at + 2 * p]!, k[at + 2 * p + 1]!);
         });
